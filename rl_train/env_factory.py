@@ -1,0 +1,28 @@
+"""Picklable env constructor that worker processes run.
+
+Lives in its own torch-free module: a worker unpickles it, which imports only this
+module, gymnasium and our envs package (never torch, SB3 or wandb).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    env_id: str
+    seed: int
+    rank: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self):
+        import gymnasium as gym
+
+        import envs  # noqa: F401  (registers our ids with gymnasium)
+
+        env = gym.make(self.env_id, **self.env_kwargs)
+        env.reset(seed=self.seed + self.rank)
+        env.action_space.seed(self.seed + self.rank)
+        return env
