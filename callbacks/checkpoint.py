@@ -1,0 +1,100 @@
+"""Periodic checkpoints at rollout boundaries, with what an exact resume needs."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from rl_train import checkpoint
+
+
+def rng_states() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng_states(path: Path) -> None:
+    with open(path, "rb") as f:
+        states = pickle.load(f)
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+
+
+def save_checkpoint(
+    model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any], keep: int
+) -> Path:
+    """Write model (+ optimizer), VecNormalize statistics and RNG states atomically."""
+    tmp = checkpoint.new_tmp_dir(root, step)
+    model.save(tmp / checkpoint.MODEL_FILE)
+    vec_normalize = model.get_vec_normalize_env()
+    if isinstance(vec_normalize, VecNormalize):
+        vec_normalize.save(str(tmp / checkpoint.VECNORM_FILE))
+    with open(tmp / checkpoint.RNG_FILE, "wb") as f:
+        pickle.dump(rng_states(), f)
+    final = checkpoint.commit_checkpoint(tmp, root, step, meta)
+    checkpoint.prune(root, keep, protect={final})
+    return final
+
+
+class CheckpointCallback(BaseCallback):
+    """Saves every `every_steps` env steps, at the start of a rollout.
+
+    At a rollout start the policy has just been updated and nothing of the next rollout
+    is collected yet, so a resume from here replays training exactly from this step.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        every_steps: int,
+        keep: int,
+        meta: Callable[[], dict[str, Any]],
+    ) -> None:
+        super().__init__()
+        self.root = root
+        self.every_steps = every_steps
+        self.keep = keep
+        self.meta = meta
+        self.listeners: list[Callable[[Path, int], None]] = []
+        self.rollout_start_step = 0
+        self.last_saved_step = -1
+        self._next_step = 0
+
+    def _on_training_start(self) -> None:
+        self.rollout_start_step = self.num_timesteps
+        self.last_saved_step = self.num_timesteps  # a resume starts from a saved step
+        self._next_step = self._following(self.num_timesteps)
+
+    def _following(self, step: int) -> int:
+        if self.every_steps <= 0:
+            return 2**62
+        return (step // self.every_steps + 1) * self.every_steps
+
+    def _on_rollout_start(self) -> None:
+        self.rollout_start_step = self.num_timesteps
+        if self.num_timesteps >= self._next_step:
+            self.save(self.num_timesteps)
+            self._next_step = self._following(self.num_timesteps)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def save(self, step: int) -> Path:
+        path = save_checkpoint(self.model, self.root, step, self.meta(), self.keep)
+        self.last_saved_step = step
+        for listener in self.listeners:
+            listener(path, step)
+        return path

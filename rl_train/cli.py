@@ -1,0 +1,185 @@
+"""Command line: argument parsing only, then dispatch to train() or `rl-train runs ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rl_train.config import VEC_ENVS, WANDB_MODES, TrainConfig
+from rl_train.errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; users get one line that names the fix."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _whole_number(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="rl-train",
+        description=(
+            "Train PPO on a Franka Panda task, logged locally first (W&B offline + TensorBoard). "
+            "`rl-train runs --help` manages the recorded runs."
+        ),
+    )
+    env = parser.add_argument_group("environment")
+    env.add_argument("--env", default="reach", help="task name (reach) or env id (default: reach)")
+    env.add_argument(
+        "--use-simple-env",
+        "--use_simple_env",
+        action="store_true",
+        help="kinematic Panda (numpy, no physics engine) instead of PyBullet",
+    )
+    env.add_argument("--robot-type", "--robot_type", default="panda", help="robot arm (panda)")
+    env.add_argument(
+        "--n-envs",
+        "--n_envs",
+        type=_whole_number(1),
+        default=None,
+        help="parallel environments (default: 16, or the hyperparameter file's n_envs)",
+    )
+    env.add_argument(
+        "--n-workers",
+        "--n_workers",
+        type=_whole_number(1),
+        default=0,
+        help="worker processes for --vec-env shm (default: one per usable core)",
+    )
+    env.add_argument(
+        "--vec-env",
+        "--vec_env",
+        choices=VEC_ENVS,
+        default="subproc",
+        help="shm: several envs per worker over shared memory; subproc: SB3, one process per "
+        "env; dummy: all in this process (default: subproc)",
+    )
+
+    run = parser.add_argument_group("training")
+    run.add_argument(
+        "--total-timesteps",
+        "--total_timesteps",
+        type=_whole_number(1),
+        default=0,
+        help="env steps to train for (default: the env's shipped n_timesteps)",
+    )
+    run.add_argument("--seed", type=_whole_number(0), default=0)
+    run.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        help="YAML of PPO hyperparameters overriding the shipped per-env defaults",
+    )
+    run.add_argument(
+        "--checkpoint-freq",
+        "--checkpoint_freq",
+        type=_whole_number(0),
+        default=10_000,
+        help="env steps between checkpoints, 0 for only the final one (default: 10000)",
+    )
+    run.add_argument(
+        "--keep-checkpoints",
+        type=_whole_number(1),
+        default=3,
+        help="checkpoints kept on disk (default: 3)",
+    )
+    run.add_argument("--run-name", "--run_name", default="", help="default: <env>-s<seed>-<time>")
+    run.add_argument("--output-dir", "--output_dir", default="runs", help="default: runs/")
+
+    wandb = parser.add_argument_group("logging")
+    wandb.add_argument(
+        "--wandb-mode",
+        "--wandb_mode",
+        choices=WANDB_MODES,
+        default=None,
+        help="default: $WANDB_MODE, else offline",
+    )
+    wandb.add_argument(
+        "--wandb-offline",
+        dest="wandb_mode",
+        action="store_const",
+        const="offline",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument(
+        "--wandb-online",
+        dest="wandb_mode",
+        action="store_const",
+        const="online",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument(
+        "--no-use-wandb",
+        "--no_use_wandb",
+        dest="wandb_mode",
+        action="store_const",
+        const="disabled",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument("--wandb-project", "--wandb_project", default="rl-train")
+    wandb.add_argument("--wandb-entity", "--wandb_entity", default=None)
+    return parser
+
+
+def config_from_args(argv: list[str]) -> tuple[TrainConfig, bool]:
+    """Parse train flags; the bool says whether --n-envs was given explicitly."""
+    from rl_train.config import wandb_mode_from_env
+
+    args = build_parser().parse_args(argv)
+    config = TrainConfig(
+        env=args.env,
+        use_simple_env=args.use_simple_env,
+        robot_type=args.robot_type,
+        n_envs=args.n_envs or 16,
+        n_workers=args.n_workers,
+        vec_env=args.vec_env,
+        total_timesteps=args.total_timesteps,
+        seed=args.seed,
+        config_file=args.config_file,
+        checkpoint_freq=args.checkpoint_freq,
+        keep_checkpoints=args.keep_checkpoints,
+        run_name=args.run_name,
+        output_dir=args.output_dir,
+        wandb_mode=wandb_mode_from_env(args.wandb_mode),
+        wandb_project=args.wandb_project,
+        wandb_entity=args.wandb_entity,
+    )
+    return config, args.n_envs is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["runs"]:
+            from rl_train.runs_cli import main as runs_main
+
+            return runs_main(argv[1:])
+        if argv[:1] == ["train"]:
+            argv = argv[1:]
+        config, n_envs_given = config_from_args(argv)
+        from rl_train.config import resolve
+        from rl_train.train import train
+
+        resolve(config, cli_n_envs_given=n_envs_given)
+        return train(config).exit_code
+    except UserError as exc:
+        print(f"rl-train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

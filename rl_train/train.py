@@ -1,0 +1,356 @@
+"""train(config): envs, PPO (new or resumed), logging, checkpoints, then one summary."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from callbacks.checkpoint import CheckpointCallback, restore_rng_states
+from callbacks.progress import ProgressCallback, format_duration
+from callbacks.throughput import ThroughputCallback
+from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
+from rl_train import checkpoint, code_snapshot, run_record, tracking
+from rl_train.config import TrainConfig, usable_cores, write_config
+from rl_train.errors import UserError
+from rl_train.vec import make_vec_env
+
+EXIT_CODES = {"finished": 0, "crashed": 1, signal.SIGINT: 130, signal.SIGTERM: 143}
+EVAL_EPISODES = 50
+# What a dead worker looks like from SB3's SubprocVecEnv (our shm backend raises its own).
+WORKER_DEATH = (EOFError, BrokenPipeError, ConnectionResetError)
+
+
+@dataclass
+class TrainResult:
+    exit_code: int
+    state: str
+    run_dir: Path
+    steps: int
+    success_rate: float | None = None
+
+
+class StopSignals:
+    """First Ctrl-C / SIGTERM: stop at the next step and save. Second Ctrl-C: abort now."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        name = signal.Signals(signum).name
+        print(
+            f"\n{name}: stopping at the next step and saving a checkpoint "
+            "(press Ctrl-C again to abort without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class StopOnSignal(BaseCallback):
+    def __init__(self, signals: StopSignals) -> None:
+        super().__init__()
+        self.signals = signals
+
+    def _on_step(self) -> bool:
+        return self.signals.signum is None
+
+
+def prepare_run_dir(config: TrainConfig) -> Path:
+    run_dir = config.run_dir
+    try:
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UserError(
+                f"run dir {run_dir} already exists; choose another --run-name, "
+                f"or continue it with --resume {run_dir}"
+            )
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except PermissionError:
+        raise UserError(
+            f"cannot write to output dir {config.output_dir} (permission denied); "
+            "pass --output-dir a writable directory"
+        ) from None
+    except OSError as exc:
+        raise UserError(
+            f"cannot write to output dir {config.output_dir} ({exc.strerror}); "
+            "pass --output-dir a writable directory with free space"
+        ) from None
+    return run_dir
+
+
+def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
+    kwargs = {
+        k: v
+        for k, v in config.hyperparams.items()
+        if k not in ("n_timesteps", "normalize", "policy")
+    }
+    policy = config.hyperparams.get("policy", "MlpPolicy")
+    try:
+        return PPO(policy, venv, seed=config.seed, device="cpu", verbose=0, **kwargs)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise UserError(f"invalid PPO hyperparameters: {exc}; check --config") from None
+
+
+def evaluate_success(model: PPO, venv: VecEnv, episodes: int) -> float | None:
+    """Deterministic success rate over `episodes` fresh episodes, stats frozen."""
+    if isinstance(venv, VecNormalize):
+        venv.training = False
+    observations = venv.reset()
+    successes: list[float] = []
+    for _ in range(10_000):  # bound: an env that never ends must not hang us
+        actions, _ = model.predict(observations, deterministic=True)
+        observations, _, dones, infos = venv.step(actions)
+        for done, info in zip(dones, infos, strict=True):
+            if done and "is_success" in info:
+                successes.append(float(info["is_success"]))
+        if len(successes) >= episodes:
+            break
+    return float(np.mean(successes)) if successes else None
+
+
+def close_quietly(venv: VecEnv) -> None:
+    try:
+        venv.close()
+    except (*WORKER_DEATH, OSError, AttributeError):
+        for process in getattr(venv, "processes", []):
+            process.terminate()
+
+
+def dead_worker_message(venv: VecEnv, exc: BaseException) -> str:
+    raw = venv.unwrapped if hasattr(venv, "unwrapped") else venv
+    dead = []
+    for index, process in enumerate(getattr(raw, "processes", [])):
+        process.join(timeout=1.0)
+        if process.exitcode is not None:
+            code = process.exitcode
+            cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            dead.append(f"env {index} ({cause})")
+    who = ", ".join(dead) if dead else "an env worker"
+    return f"{who} died: {str(exc) or type(exc).__name__}"
+
+
+class Trainer:
+    """One training session of a run: a fresh start or a resume from a checkpoint."""
+
+    def __init__(self, config: TrainConfig, resume_from: checkpoint.Checkpoint | None = None):
+        self.config = config
+        self.resume_from = resume_from
+        self.run_dir = config.run_dir
+        self.signals = StopSignals()
+        self.tracker: tracking.Tracker | None = None
+        self.venv: VecEnv | None = None
+        self.model: PPO | None = None
+        self.checkpointer: CheckpointCallback | None = None
+        self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "run_id": self.record.run_id,
+            "run_name": self.config.run_name,
+            "env_id": self.config.env_id,
+            "algo": "PPO",
+            "config": self.config.to_dict(),
+            "versions": run_record.library_versions(),
+        }
+
+    def _start(self) -> None:
+        torch.set_num_threads(usable_cores())
+        vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
+        try:
+            self.venv = make_vec_env(self.config, vecnormalize_path)
+        except ImportError as exc:
+            raise UserError(f"cannot build the envs: {exc}") from None
+        self.tracker = tracking.start(
+            self.config.wandb_mode,
+            self.record.run_id,
+            self.run_dir,
+            self.config.wandb_project,
+            self.config.wandb_entity,
+            self.config.run_name,
+            self.config.to_dict(),
+            resuming=self.resume_from is not None,
+        )
+        if self.tracker.sync_dir is not None:
+            self.record.add_wandb_dir(self.tracker.sync_dir)
+        if self.resume_from is None:
+            self.model = build_model(self.config, self.venv)
+        else:
+            self.model = PPO.load(self.resume_from.model_path, env=self.venv, device="cpu")
+            if self.resume_from.rng_path is not None:
+                restore_rng_states(self.resume_from.rng_path)
+        self.model.set_logger(self._logger())
+
+    def _logger(self) -> Logger:
+        tb = TensorBoardOutputFormat(str(self.run_dir / "tb"))
+        if self.resume_from is not None:
+            # Hide what a crashed session logged after its last checkpoint: TensorBoard
+            # drops events at steps >= purge_step from the earlier event files.
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb.writer.close()
+            first_new_step = self.resume_from.step + 1
+            tb.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=first_new_step)
+        outputs = [tb]
+        if self.tracker is not None and self.tracker.enabled:
+            outputs.append(WandbOutputFormat(self.tracker))
+        return Logger(folder=None, output_formats=outputs)
+
+    def _callbacks(self) -> CallbackList:
+        self.checkpointer = CheckpointCallback(
+            self.run_dir / "checkpoints",
+            self.config.checkpoint_freq,
+            self.config.keep_checkpoints,
+            self.checkpoint_meta,
+        )
+        callbacks: list[BaseCallback] = [ThroughputCallback(), self.checkpointer]
+        if self.tracker is not None and self.tracker.enabled:
+            code_dir = code_snapshot.write_snapshot(self.run_dir / "code")
+            wandb_callback = WandbCallback(self.tracker, code_dir)
+            self.checkpointer.listeners.append(wandb_callback.save_checkpoint)
+            callbacks.append(wandb_callback)
+        else:
+            code_snapshot.write_snapshot(self.run_dir / "code")
+        callbacks.append(ProgressCallback(self.config.total_timesteps))
+        callbacks.append(StopOnSignal(self.signals))
+        return CallbackList(callbacks)
+
+    def _learn(self) -> str:
+        assert self.model is not None
+        remaining = self.config.total_timesteps - self.model.num_timesteps
+        if remaining <= 0:
+            return "finished"
+        self.model.learn(
+            total_timesteps=remaining,
+            callback=self._callbacks(),
+            reset_num_timesteps=self.resume_from is None,
+            log_interval=1,
+        )
+        return "interrupted" if self.signals.signum is not None else "finished"
+
+    def _save_final(self, state: str) -> None:
+        """Finished: save the end state. Stopped or crashed: the last rollout start."""
+        if self.model is None or self.checkpointer is None:
+            return
+        if state != "finished":
+            # The policy was last updated at the current rollout's start; steps collected
+            # since then were never trained on, so the checkpoint goes back to that step.
+            self.model.num_timesteps = self.checkpointer.rollout_start_step
+        if self.model.num_timesteps == self.checkpointer.last_saved_step:
+            return
+        self.checkpointer.save(self.model.num_timesteps)
+
+    def run(self) -> TrainResult:
+        state, message = "crashed", ""
+        with self.signals:
+            try:
+                self._start()
+                self.record.mark_running(self.tracker)
+                state = self._learn()
+            except KeyboardInterrupt:
+                state, message = "aborted", "aborted by a second Ctrl-C; not saved"
+            except WORKER_DEATH as exc:
+                message = dead_worker_message(self.venv, exc)
+            except RuntimeError as exc:
+                if type(exc).__name__ != "EnvWorkerError":
+                    raise
+                message = str(exc)
+            finally:
+                success = self._wrap_up(state)
+        exit_code = self._exit_code(state)
+        if message:
+            print(f"rl-train: error: {message}", file=sys.stderr)
+        self._print_summary(state, success)
+        return TrainResult(exit_code, state, self.run_dir, self.record.steps, success)
+
+    def _exit_code(self, state: str) -> int:
+        if state == "interrupted":
+            return EXIT_CODES[self.signals.signum or signal.SIGINT]
+        if state == "aborted":
+            return 130
+        return EXIT_CODES.get(state, 1)
+
+    def _wrap_up(self, state: str) -> float | None:
+        success = None
+        # Ignore further Ctrl-C while saving: a half-written checkpoint would be worse.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if state != "aborted" else None
+        try:
+            if state != "aborted" and self.model is not None:
+                self._save_final(state)
+                if state == "finished" and self.venv is not None:
+                    success = evaluate_success(self.model, self.venv, EVAL_EPISODES)
+                    if success is not None:
+                        self.model.logger.record("eval/success_rate", success)
+                    self.model.logger.dump(step=self.model.num_timesteps)
+            if self.venv is not None:
+                close_quietly(self.venv)
+            if self.model is not None:
+                self.model.logger.close()
+            steps = self.model.num_timesteps if self.model is not None else 0
+            self.record.mark_ended(state, steps, success, self._rollout_success())
+            if self.tracker is not None:
+                self.tracker.update_summary({"state": state, "final_success_rate": success})
+                self.tracker.finish(self._exit_code(state))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        return success
+
+    def _rollout_success(self) -> float | None:
+        buffer = getattr(self.model, "ep_success_buffer", None)
+        return float(np.mean(buffer)) if buffer else None
+
+    def _print_summary(self, state: str, success: float | None) -> None:
+        record = self.record
+        elapsed = time.time() - record.session_started
+        rate = (record.steps - record.session_start_step) / elapsed if elapsed > 0 else 0
+        success_text = f", success rate {success:.0%}" if success is not None else ""
+        lines = [
+            f"run {state}: {record.steps:,}/{self.config.total_timesteps:,} steps in "
+            f"{format_duration(elapsed)} ({rate:,.0f} steps/s){success_text}",
+            f"  run dir:      {self.run_dir}",
+        ]
+        latest, _ = checkpoint.find_latest_valid(self.run_dir / "checkpoints")
+        if latest is not None:
+            lines.append(f"  checkpoint:   {latest.path}")
+        lines.append(f"  tensorboard:  tensorboard --logdir {self.run_dir / 'tb'}")
+        wandb_dirs = record.wandb_dirs
+        if wandb_dirs and self.config.wandb_mode == "offline":
+            lines.append(f"  W&B offline:  {wandb_dirs[-1]}")
+            lines.append(f"  sync with:    wandb sync {' '.join(str(d) for d in wandb_dirs)}")
+        elif wandb_dirs:
+            lines.append(f"  W&B run:      {wandb_dirs[-1]}")
+        if state in ("interrupted", "crashed") and latest is not None:
+            lines.append(f"  resume with:  rl-train --resume {self.run_dir}")
+        print("\n".join(lines), flush=True)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    prepare_run_dir(config)
+    write_config(config, config.run_dir / "config.yaml")
+    return Trainer(config).run()

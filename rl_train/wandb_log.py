@@ -1,0 +1,157 @@
+"""Read W&B's offline transaction log (`run-<id>.wandb`) without any network.
+
+wandb >= 0.2x dropped its Python reader (`wandb.sdk.internal.datastore`); the file is
+still a LevelDB-style log of `wandb_internal_pb2.Record` protobufs, so we read the
+framing here and decode the records with wandb's own protobuf classes. A file cut
+short by a crash yields every complete record before the cut and reports the cut.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILE_HEADER = struct.Struct("<4sHB")  # ident ":W&B", magic 0xBEE1, version 0
+RECORD_HEADER = struct.Struct("<IHB")  # crc32, length, chunk type
+BLOCK_SIZE = 32 * 1024
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+# The checksum of a chunk is seeded with the CRC of its type byte.
+_TYPE_CRC = {t: zlib.crc32(bytes([t])) & 0xFFFFFFFF for t in (FULL, FIRST, MIDDLE, LAST)}
+
+
+class TransactionLogError(ValueError):
+    """The file is not a W&B transaction log."""
+
+
+@dataclass
+class ScanResult:
+    """What scanning a log found: records, and whether/where it stopped early."""
+
+    records: list = field(default_factory=list)
+    truncated: bool = False
+    problem: str = ""
+
+
+def _iter_chunks(data: bytes, result: ScanResult) -> Iterator[tuple[int, bytes]]:
+    offset = FILE_HEADER.size
+    while offset < len(data):
+        space_in_block = BLOCK_SIZE - offset % BLOCK_SIZE
+        if space_in_block < RECORD_HEADER.size:
+            offset += space_in_block  # block trailer padding
+            continue
+        if offset + RECORD_HEADER.size > len(data):
+            result.truncated, result.problem = True, f"cut inside a record header at {offset}"
+            return
+        crc, length, chunk_type = RECORD_HEADER.unpack_from(data, offset)
+        if crc == 0 and length == 0 and chunk_type == 0:
+            # Zero padding (a preallocated or torn tail): nothing more was committed.
+            offset += space_in_block
+            continue
+        start = offset + RECORD_HEADER.size
+        payload = data[start : start + length]
+        if len(payload) < length:
+            result.truncated, result.problem = True, f"cut inside a record at {offset}"
+            return
+        if chunk_type not in _TYPE_CRC or zlib.crc32(payload, _TYPE_CRC[chunk_type]) != crc:
+            result.truncated, result.problem = True, f"bad checksum at byte {offset}"
+            return
+        yield chunk_type, payload
+        offset = start + length
+
+
+def scan(path: str | Path) -> ScanResult:
+    """Decode every complete record of a `.wandb` file, in order."""
+    from wandb.proto import wandb_internal_pb2  # lazy: only readers pay for protobuf
+
+    data = Path(path).read_bytes()
+    if len(data) < FILE_HEADER.size:
+        raise TransactionLogError(f"{path}: too short to be a W&B transaction log")
+    ident, magic, version = FILE_HEADER.unpack_from(data)
+    if ident != b":W&B" or magic != 0xBEE1 or version != 0:
+        raise TransactionLogError(f"{path}: not a W&B transaction log (bad header)")
+    result = ScanResult()
+    pending: list[bytes] | None = None
+    for chunk_type, payload in _iter_chunks(data, result):
+        if chunk_type == FULL:
+            whole = payload
+        elif chunk_type == FIRST:
+            pending = [payload]
+            continue
+        elif chunk_type == MIDDLE and pending is not None:
+            pending.append(payload)
+            continue
+        elif chunk_type == LAST and pending is not None:
+            whole, pending = b"".join(pending + [payload]), None
+        else:
+            result.truncated, result.problem = True, "chunk sequence broken"
+            break
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(whole)
+        result.records.append(record)
+    if pending is not None and not result.truncated:
+        result.truncated, result.problem = True, "file ends inside a multi-chunk record"
+    return result
+
+
+def _decode(value_json: str) -> Any:
+    try:
+        return json.loads(value_json)
+    except ValueError:
+        return value_json
+
+
+def _item_key(item) -> str:
+    return "/".join(item.nested_key) if item.nested_key else item.key
+
+
+@dataclass
+class RunLog:
+    """The parts of one offline run a user inspects: history, config, summary, files."""
+
+    run_id: str = ""
+    project: str = ""
+    display_name: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    truncated: bool = False
+    problem: str = ""
+
+
+def read_run(path: str | Path) -> RunLog:
+    """Replay a `.wandb` file into history rows, config, summary and saved files."""
+    scanned = scan(path)
+    run = RunLog(truncated=scanned.truncated, problem=scanned.problem)
+    for record in scanned.records:
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run.run_id = record.run.run_id
+            run.project = record.run.project
+            run.display_name = record.run.display_name
+            for item in record.run.config.update:
+                run.config[_item_key(item)] = _decode(item.value_json)
+        elif kind == "history":
+            row = {_item_key(item): _decode(item.value_json) for item in record.history.item}
+            if record.history.HasField("step"):
+                row.setdefault("_step", record.history.step.num)
+            run.history.append(row)
+        elif kind == "config":
+            for item in record.config.update:
+                run.config[_item_key(item)] = _decode(item.value_json)
+            for item in record.config.remove:
+                run.config.pop(_item_key(item), None)
+        elif kind == "summary":
+            for item in record.summary.update:
+                run.summary[_item_key(item)] = _decode(item.value_json)
+        elif kind == "files":
+            run.files.extend(f.path for f in record.files.files)
+        elif kind == "exit":
+            run.exit_code = record.exit.exit_code
+    return run
