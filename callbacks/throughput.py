@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import psutil
 from stable_baselines3.common.callbacks import BaseCallback
 
 
@@ -15,6 +16,11 @@ class ThroughputCallback(BaseCallback):
         self.rollout_start_step = 0
         self.total_rollout_s = 0.0
         self.total_update_s = 0.0
+        self.startup_s: float | None = None
+        self.steady_started: float | None = None
+        self.steady_start_step = 0
+        self.steady_end: float | None = None
+        self.steady_end_step = 0
 
     def _on_rollout_start(self) -> None:
         now = time.perf_counter()
@@ -31,9 +37,30 @@ class ThroughputCallback(BaseCallback):
         self.total_rollout_s += rollout_s
         self.rollout_ended = now
         steps = self.num_timesteps - self.rollout_start_step
+        if self.steady_started is None:  # steady state: everything after the first rollout
+            self.steady_started, self.steady_start_step = now, self.num_timesteps
+        self.steady_end, self.steady_end_step = now, self.num_timesteps
         self.logger.record("time/rollout_s", rollout_s)
         if rollout_s > 0:
             self.logger.record("time/env_steps_per_s", steps / rollout_s)
 
     def _on_step(self) -> bool:
+        if self.startup_s is None:  # from process start to the first env step
+            self.startup_s = time.time() - psutil.Process().create_time()
+            self.logger.record("time/startup_s", self.startup_s)
         return True
+
+    def steady_steps_per_s(self) -> float | None:
+        if self.steady_started is None or self.steady_end is None:
+            return None
+        elapsed = self.steady_end - self.steady_started
+        steps = self.steady_end_step - self.steady_start_step
+        return steps / elapsed if elapsed > 0 and steps > 0 else None
+
+    def timings(self) -> dict[str, float | None]:
+        return {
+            "startup_s": self.startup_s,
+            "steady_steps_per_s": self.steady_steps_per_s(),
+            "rollout_s_total": self.total_rollout_s,
+            "update_s_total": self.total_update_s,
+        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rl_train.config import VEC_ENVS, WANDB_MODES, TrainConfig
+from rl_train.config import LOG_PROFILES, VEC_ENVS, WANDB_MODES, TrainConfig
 from rl_train.errors import UserError
 
 
@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,
     )
     wandb.add_argument("--wandb-project", "--wandb_project", default="rl-train")
+    wandb.add_argument(
+        "--log-profile",
+        choices=LOG_PROFILES,
+        default="default",
+        help="default: SB3's keys once per rollout; heavy: also per-episode metrics and "
+        "gradient/parameter histograms (default: default)",
+    )
     wandb.add_argument("--wandb-entity", "--wandb_entity", default=None)
     return parser
 
@@ -157,6 +164,7 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, bool]:
         wandb_mode=wandb_mode_from_env(args.wandb_mode),
         wandb_project=args.wandb_project,
         wandb_entity=args.wandb_entity,
+        log_profile=args.log_profile,
     )
     return config, args.n_envs is not None
 

@@ -18,6 +18,7 @@ from rl_train.errors import UserError
 
 WANDB_MODES = ("offline", "online", "disabled")
 VEC_ENVS = ("shm", "subproc", "dummy")
+LOG_PROFILES = ("default", "heavy")
 # Keys of a hyperparameter file that are ours rather than PPO(...) arguments.
 OWN_HYPERPARAM_KEYS = ("n_timesteps", "normalize", "policy", "n_envs")
 NORMALIZE_KEYS = ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "epsilon")
@@ -52,6 +53,7 @@ class TrainConfig:
     vec_env: str = "subproc"
     config_file: str | None = None
     resume: str | None = None
+    log_profile: str = "default"  # heavy: per-episode metrics, histograms (benchmarks)
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -46,6 +46,7 @@ class RunRecord:
     session_started: float = field(default_factory=time.time)
     session_start_step: int = 0
     run_dir: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)  # of the latest session
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:
@@ -69,6 +70,7 @@ class RunRecord:
         record.run_dir = str(run_dir)
         record.session_started = time.time()
         record.session_start_step = record.steps
+        record.timings = {}
         return record
 
     def save(self) -> None:

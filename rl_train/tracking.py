@@ -28,6 +28,10 @@ def new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+def server_url() -> str:
+    return os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)
+
+
 def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_S) -> None:
     """Raise UserError unless an HTTP server answers at base_url within timeout."""
     try:
@@ -38,7 +42,7 @@ def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_
         reason = getattr(exc, "reason", exc)
         raise UserError(
             f"W&B server {base_url} is not reachable ({reason}); train with "
-            f"--wandb-mode offline and `rl-train runs sync` later, or set WANDB_BASE_URL",
+            f"--wandb-mode offline and `wandb sync` later, or set WANDB_BASE_URL",
             exit_code=3,
         ) from None
 
@@ -52,6 +56,9 @@ class Tracker:
         self.run = run
         self.init_seconds = 0.0
         self.finish_seconds = 0.0
+        self.log_calls = 0
+        self.log_seconds = 0.0
+        self.values_logged = 0
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +75,22 @@ class Tracker:
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if self.run is not None:
+            started = time.perf_counter()
             # An explicit, ever-increasing step (the global timestep) keeps resumed
             # folders of one run from colliding: W&B restarts its own counter at 0.
             self.run.log(metrics, step=step)
+            self.log_seconds += time.perf_counter() - started
+            self.log_calls += 1
+            self.values_logged += len(metrics)
+
+    def timings(self) -> dict[str, float | int]:
+        return {
+            "wandb_init_s": self.init_seconds,
+            "wandb_finish_s": self.finish_seconds,
+            "log_calls": self.log_calls,
+            "log_seconds": self.log_seconds,
+            "values_logged": self.values_logged,
+        }
 
     def save_file(self, path: Path) -> None:
         """Register a file that lies inside the run's files dir, to upload on sync."""
@@ -103,7 +123,7 @@ def start(
     if mode == "disabled":
         return Tracker(mode, run_id)
     if mode == "online":
-        check_server_reachable(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL))
+        check_server_reachable(server_url())
     started = time.perf_counter()
     try:
         import wandb

@@ -111,6 +111,10 @@ def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
         if k not in ("n_timesteps", "normalize", "policy")
     }
     policy = config.hyperparams.get("policy", "MlpPolicy")
+    rollout_size = kwargs.get("n_steps", 2048) * config.n_envs
+    if kwargs.get("batch_size", 64) > rollout_size:
+        # Few envs make a rollout smaller than a mini-batch: use the whole rollout.
+        kwargs["batch_size"] = rollout_size
     try:
         return PPO(policy, venv, seed=config.seed, device="cpu", verbose=0, **kwargs)
     except (TypeError, ValueError, AssertionError) as exc:
@@ -167,6 +171,7 @@ class Trainer:
         self.venv: VecEnv | None = None
         self.model: PPO | None = None
         self.checkpointer: CheckpointCallback | None = None
+        self.throughput: ThroughputCallback | None = None
         self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
 
     def checkpoint_meta(self) -> dict[str, Any]:
@@ -228,7 +233,8 @@ class Trainer:
             self.config.keep_checkpoints,
             self.checkpoint_meta,
         )
-        callbacks: list[BaseCallback] = [ThroughputCallback(), self.checkpointer]
+        self.throughput = ThroughputCallback()
+        callbacks: list[BaseCallback] = [self.throughput, self.checkpointer]
         if self.tracker is not None and self.tracker.enabled:
             code_dir = code_snapshot.write_snapshot(self.run_dir / "code")
             wandb_callback = WandbCallback(self.tracker, code_dir)
@@ -236,6 +242,10 @@ class Trainer:
             callbacks.append(wandb_callback)
         else:
             code_snapshot.write_snapshot(self.run_dir / "code")
+        if self.config.log_profile == "heavy":
+            from callbacks.detailed_logging import DetailedLoggingCallback
+
+            callbacks.append(DetailedLoggingCallback())
         callbacks.append(ProgressCallback(self.config.total_timesteps))
         callbacks.append(StopOnSignal(self.signals))
         return CallbackList(callbacks)
@@ -316,6 +326,10 @@ class Trainer:
             if self.tracker is not None:
                 self.tracker.update_summary({"state": state, "final_success_rate": success})
                 self.tracker.finish(self._exit_code(state))
+                self.record.timings.update(self.tracker.timings())
+            if self.throughput is not None:
+                self.record.timings.update(self.throughput.timings())
+            self.record.save()
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -351,6 +365,8 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> TrainResult:
+    if config.wandb_mode == "online":  # fail before anything is written
+        tracking.check_server_reachable(tracking.server_url())
     prepare_run_dir(config)
     write_config(config, config.run_dir / "config.yaml")
     return Trainer(config).run()
