@@ -32,6 +32,8 @@ class ProgressCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self.started = time.perf_counter()
         self.start_step = self.num_timesteps
+        done_tenths = int(10 * self.num_timesteps / self.total)
+        self.next_line_fraction = (done_tenths + 1) / 10
 
     def _success_rate(self) -> str:
         buffer = getattr(self.model, "ep_success_buffer", None)

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="checkpoints kept on disk (default: 3)",
     )
+    run.add_argument(
+        "--resume",
+        metavar="PATH|latest",
+        help="continue a run from its newest valid checkpoint: a run dir, a checkpoint dir, "
+        "or 'latest' (the newest unfinished run under --output-dir)",
+    )
     run.add_argument("--run-name", "--run_name", default="", help="default: <env>-s<seed>-<time>")
     run.add_argument("--output-dir", "--output_dir", default="runs", help="default: runs/")
 
@@ -142,11 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(argv: list[str]) -> tuple[TrainConfig, bool]:
-    """Parse train flags; the bool says whether --n-envs was given explicitly."""
+def explicit_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests the user actually typed (a resume keeps the rest from the run)."""
+    saved = {action.dest: action.default for action in parser._actions}
+    try:
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action in parser._actions:
+            action.default = saved[action.dest]
+
+
+def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None]:
+    """Parse train flags into a config, the set of flags typed, and --resume."""
     from rl_train.config import wandb_mode_from_env
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    explicit = explicit_flags(parser, argv)
     config = TrainConfig(
         env=args.env,
         use_simple_env=args.use_simple_env,
@@ -166,7 +186,7 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, bool]:
         wandb_entity=args.wandb_entity,
         log_profile=args.log_profile,
     )
-    return config, args.n_envs is not None
+    return config, explicit, args.resume
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,11 +198,18 @@ def main(argv: list[str] | None = None) -> int:
             return runs_main(argv[1:])
         if argv[:1] == ["train"]:
             argv = argv[1:]
-        config, n_envs_given = config_from_args(argv)
+        config, explicit, resume = config_from_args(argv)
         from rl_train.config import resolve
+
+        if resume:
+            from rl_train.resume import resume_plan
+            from rl_train.train import resume_training
+
+            config, checkpoint = resume_plan(resume, config, explicit)
+            return resume_training(config, checkpoint).exit_code
         from rl_train.train import train
 
-        resolve(config, cli_n_envs_given=n_envs_given)
+        resolve(config, cli_n_envs_given="n_envs" in explicit)
         return train(config).exit_code
     except UserError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)

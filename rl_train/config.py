@@ -6,6 +6,7 @@ import dataclasses
 import inspect
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -186,6 +187,7 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         raise UserError(f"--wandb-mode must be one of {', '.join(WANDB_MODES)}")
     if config.vec_env not in VEC_ENVS:
         raise UserError(f"--vec-env must be one of {', '.join(VEC_ENVS)}")
+    round_to_rollouts(config)
     if not config.run_name:
         config.run_name = _default_run_name(config.env_id, config.seed)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.run_name):
@@ -193,6 +195,21 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
             f"--run-name {config.run_name!r} may use only letters, digits, '.', '_' and '-'"
         )
     return config
+
+
+def round_to_rollouts(config: TrainConfig, start_step: int = 0) -> None:
+    """PPO only stops after whole rollouts; round the target up so the run ends exactly
+    on it (and a resumed run ends on the same step an uninterrupted one would)."""
+    rollout = int(config.hyperparams.get("n_steps", 2048)) * config.n_envs
+    remaining = config.total_timesteps - start_step
+    if remaining > 0 and remaining % rollout:
+        rounded = start_step + -(-remaining // rollout) * rollout
+        print(
+            f"rl-train: note: --total-timesteps {config.total_timesteps:,} rounded up to "
+            f"{rounded:,}, a whole number of rollouts of {rollout:,} steps",
+            file=sys.stderr,
+        )
+        config.total_timesteps = rounded
 
 
 def write_config(config: TrainConfig, path: Path) -> None:

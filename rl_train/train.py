@@ -20,7 +20,7 @@ from callbacks.checkpoint import CheckpointCallback, restore_rng_states
 from callbacks.progress import ProgressCallback, format_duration
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
-from rl_train import checkpoint, code_snapshot, run_record, tracking
+from rl_train import checkpoint, code_snapshot, journal, run_record, tracking
 from rl_train.config import TrainConfig, usable_cores, write_config
 from rl_train.errors import UserError
 from rl_train.vec import make_vec_env
@@ -173,6 +173,8 @@ class Trainer:
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
         self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
+        if resume_from is not None:
+            self.record.steps = self.record.session_start_step = resume_from.step
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {
@@ -203,6 +205,8 @@ class Trainer:
         )
         if self.tracker.sync_dir is not None:
             self.record.add_wandb_dir(self.tracker.sync_dir)
+        if self.resume_from is not None:
+            self.replay_lost_rows()
         if self.resume_from is None:
             self.model = build_model(self.config, self.venv)
         else:
@@ -210,6 +214,23 @@ class Trainer:
             if self.resume_from.rng_path is not None:
                 restore_rng_states(self.resume_from.rng_path)
         self.model.set_logger(self._logger())
+
+    def replay_lost_rows(self) -> None:
+        """Re-log the rows up to the checkpoint that earlier W&B folders never got."""
+        from rl_train import wandb_log
+
+        assert self.tracker is not None and self.resume_from is not None
+        rows = journal.truncate_after(self.run_dir / journal.JOURNAL_FILE, self.resume_from.step)
+        if not self.tracker.enabled:
+            return
+        logged = set()
+        for folder in self.record.wandb_dirs:
+            for log_file in Path(folder).glob("run-*.wandb"):
+                logged.update(row.get("_step") for row in wandb_log.read_run(log_file).history)
+        for row in rows:
+            if row["_step"] not in logged:
+                values = {k: v for k, v in row.items() if k != "_step"}
+                self.tracker.log({**values, "global_step": row["_step"]}, step=row["_step"])
 
     def _logger(self) -> Logger:
         tb = TensorBoardOutputFormat(str(self.run_dir / "tb"))
@@ -221,7 +242,7 @@ class Trainer:
             tb.writer.close()
             first_new_step = self.resume_from.step + 1
             tb.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=first_new_step)
-        outputs = [tb]
+        outputs = [tb, journal.JournalOutputFormat(self.run_dir / journal.JOURNAL_FILE)]
         if self.tracker is not None and self.tracker.enabled:
             outputs.append(WandbOutputFormat(self.tracker))
         return Logger(folder=None, output_formats=outputs)
@@ -370,3 +391,33 @@ def train(config: TrainConfig) -> TrainResult:
     prepare_run_dir(config)
     write_config(config, config.run_dir / "config.yaml")
     return Trainer(config).run()
+
+
+def cut_stale_history(record: run_record.RunRecord, step: int) -> None:
+    """Rows earlier sessions logged after the resume step were thrown away with their
+    training; drop them so that syncing all of a run's folders gives one history."""
+    from rl_train import wandb_log
+
+    for folder in record.wandb_dirs:
+        for log_file in Path(folder).glob("run-*.wandb"):
+            dropped = wandb_log.cut_history_after(log_file, step)
+            if dropped:
+                print(
+                    f"rl-train: dropped {dropped} W&B rows logged after step {step:,} in "
+                    f"{log_file.parent.name} (original kept as {log_file.name}.bak)",
+                    file=sys.stderr,
+                )
+
+
+def resume_training(config: TrainConfig, found: checkpoint.Checkpoint) -> TrainResult:
+    if config.wandb_mode == "online":
+        tracking.check_server_reachable(tracking.server_url())
+    write_config(config, config.run_dir / "config.yaml")
+    trainer = Trainer(config, resume_from=found)
+    cut_stale_history(trainer.record, found.step)
+    print(
+        f"resuming {config.run_name} from step {found.step:,} of "
+        f"{config.total_timesteps:,} ({found.path})",
+        flush=True,
+    )
+    return trainer.run()

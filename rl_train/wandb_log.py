@@ -9,6 +9,7 @@ short by a crash yields every complete record before the cut and reports the cut
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ class ScanResult:
     """What scanning a log found: records, and whether/where it stopped early."""
 
     records: list = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # each record's bytes as written
     truncated: bool = False
     problem: str = ""
 
@@ -93,6 +95,7 @@ def scan(path: str | Path) -> ScanResult:
         record = wandb_internal_pb2.Record()
         record.ParseFromString(whole)
         result.records.append(record)
+        result.raw.append(whole)
     if pending is not None and not result.truncated:
         result.truncated, result.problem = True, "file ends inside a multi-chunk record"
     return result
@@ -155,3 +158,63 @@ def read_run(path: str | Path) -> RunLog:
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run
+
+
+def _frame(payloads: list[bytes]) -> bytes:
+    """Lay records out in W&B's block format, as its own writer does."""
+    out = bytearray(FILE_HEADER.pack(b":W&B", 0xBEE1, 0))
+    for data in payloads:
+        first = True
+        while True:
+            space = BLOCK_SIZE - len(out) % BLOCK_SIZE
+            if space < RECORD_HEADER.size:
+                out += b"\0" * space
+                continue
+            chunk, data = data[: space - RECORD_HEADER.size], data[space - RECORD_HEADER.size :]
+            last = not data
+            kind = FULL if first and last else FIRST if first else LAST if last else MIDDLE
+            out += RECORD_HEADER.pack(zlib.crc32(chunk, _TYPE_CRC[kind]), len(chunk), kind)
+            out += chunk
+            first = False
+            if last:
+                break
+    return bytes(out)
+
+
+def cut_history_after(path: str | Path, step: int) -> int:
+    """Drop history rows logged after `step`; keep the original as `<file>.bak`.
+
+    A resumed run continues from its last checkpoint, so rows a crashed session
+    logged after that checkpoint describe training that was thrown away; dropping
+    them keeps the run's history continuous, with no step logged twice.
+    Returns how many rows were dropped (0: the file is left untouched).
+    """
+    path = Path(path)
+    scanned = scan(path)
+    kept = [
+        raw
+        for record, raw in zip(scanned.records, scanned.raw, strict=True)
+        if not (record.WhichOneof("record_type") == "history" and _row_step(record) > step)
+    ]
+    dropped = len(scanned.records) - len(kept)
+    if dropped == 0 and not scanned.truncated:
+        return 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(_frame(kept))
+        f.flush()
+        os.fsync(f.fileno())
+    backup = path.with_name(path.name + ".bak")
+    if not backup.exists():
+        os.link(path, backup)
+    os.replace(tmp, path)
+    return dropped
+
+
+def _row_step(record) -> int:
+    if record.history.HasField("step"):
+        return record.history.step.num
+    for item in record.history.item:
+        if item.key == "_step":
+            return int(json.loads(item.value_json))
+    return -1
