@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +85,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def fault_point(name: str, step: int) -> None:
+    """Crash tests set RL_TRAIN_FAULT=<name>:<step> to SIGKILL us exactly here."""
+    if os.environ.get("RL_TRAIN_FAULT") == f"{name}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def commit_checkpoint(tmp_dir: Path, root: Path, step: int, meta: dict[str, Any]) -> Path:
     """Seal a folder whose data files are written: checksums, meta, fsync, rename, latest."""
     files = sorted(p for p in tmp_dir.iterdir() if p.is_file() and p.name != META_FILE)
     meta = {**meta, "step": step, "saved_at": time.time()}
     meta["files"] = {p.name: sha256_of(p) for p in files}
+    fault_point("checkpoint-write", step)
     with open(tmp_dir / META_FILE, "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True, default=str)
     for path in [*files, tmp_dir / META_FILE]:

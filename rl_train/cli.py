@@ -207,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
             config, checkpoint = resume_plan(resume, config, explicit)
             return resume_training(config, checkpoint).exit_code
-        from rl_train.train import train
-
         resolve(config, cli_n_envs_given="n_envs" in explicit)
+        from rl_train.train import train  # torch loads only once the flags are valid
+
         return train(config).exit_code
     except UserError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)

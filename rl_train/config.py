@@ -152,8 +152,33 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _resolve_env_id(envs_module: Any, config: TrainConfig) -> str:
+    try:
+        return envs_module.resolve_env_id(
+            config.env, simple=config.use_simple_env, robot=config.robot_type
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _import_env_module(spec: str) -> str:
+    """`package.module:EnvId`, as gymnasium.make accepts: the module registers the id."""
+    import importlib
+
+    import gymnasium
+
+    module, _, env_id = spec.partition(":")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UserError(f"--env {spec}: cannot import {module} ({exc})") from None
+    if env_id not in gymnasium.registry:
+        raise UserError(f"--env {spec}: {module} does not register {env_id}")
+    return spec
+
+
 def _default_run_name(env_id: str, seed: int) -> str:
-    short = env_id.split("/")[-1]
+    short = env_id.split("/")[-1].split(":")[-1]
     return f"{short}-s{seed}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -161,12 +186,10 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
     """Fill env_id, hyperparameters, timesteps and run name; validate everything."""
     import envs
 
-    try:
-        config.env_id = envs.resolve_env_id(
-            config.env, simple=config.use_simple_env, robot=config.robot_type
-        )
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    if ":" in config.env:
+        config.env_id = _import_env_module(config.env)
+    else:
+        config.env_id = _resolve_env_id(envs, config)
 
     hyperparams = shipped_hyperparams(config.env_id)
     if config.config_file:
@@ -187,13 +210,13 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         raise UserError(f"--wandb-mode must be one of {', '.join(WANDB_MODES)}")
     if config.vec_env not in VEC_ENVS:
         raise UserError(f"--vec-env must be one of {', '.join(VEC_ENVS)}")
-    round_to_rollouts(config)
     if not config.run_name:
         config.run_name = _default_run_name(config.env_id, config.seed)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.run_name):
         raise UserError(
             f"--run-name {config.run_name!r} may use only letters, digits, '.', '_' and '-'"
         )
+    round_to_rollouts(config)
     return config
 
 

@@ -18,7 +18,15 @@ class EnvFactory:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self):
+        import multiprocessing
+        import signal
+
         import gymnasium as gym
+
+        if multiprocessing.parent_process() is not None:
+            # In a worker: Ctrl-C reaches the whole process group, but only the main
+            # process may decide to stop (it checkpoints, then closes the workers).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         import envs  # noqa: F401  (registers our ids with gymnasium)
 

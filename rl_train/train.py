@@ -138,25 +138,37 @@ def evaluate_success(model: PPO, venv: VecEnv, episodes: int) -> float | None:
     return float(np.mean(successes)) if successes else None
 
 
-def close_quietly(venv: VecEnv) -> None:
+def _worker_processes(venv: VecEnv) -> list:
+    return list(getattr(venv.unwrapped, "processes", []))
+
+
+def close_quietly(venv: VecEnv, workers_broken: bool) -> None:
+    """After a worker died, SB3's close() would wait forever on the others: end them."""
+    if workers_broken:
+        for process in _worker_processes(venv):
+            process.terminate()
+            process.join(timeout=5)
+        return
     try:
         venv.close()
-    except (*WORKER_DEATH, OSError, AttributeError):
-        for process in getattr(venv, "processes", []):
+    except (*WORKER_DEATH, OSError):
+        for process in _worker_processes(venv):
             process.terminate()
 
 
 def dead_worker_message(venv: VecEnv, exc: BaseException) -> str:
-    raw = venv.unwrapped if hasattr(venv, "unwrapped") else venv
     dead = []
-    for index, process in enumerate(getattr(raw, "processes", [])):
+    for index, process in enumerate(_worker_processes(venv)):
         process.join(timeout=1.0)
-        if process.exitcode is not None:
-            code = process.exitcode
-            cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            dead.append(f"env {index} ({cause})")
-    who = ", ".join(dead) if dead else "an env worker"
-    return f"{who} died: {str(exc) or type(exc).__name__}"
+        code = process.exitcode
+        if code is None:
+            continue
+        if code < 0:
+            dead.append(f"env {index} was killed by {signal.Signals(-code).name}")
+        else:
+            dead.append(f"env {index} raised an exception (its traceback is above)")
+    who = "; ".join(dead) if dead else f"an env worker stopped answering ({type(exc).__name__})"
+    return f"env worker died: {who}; the last good state is checkpointed"
 
 
 class Trainer:
@@ -172,6 +184,7 @@ class Trainer:
         self.model: PPO | None = None
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
+        self.workers_broken = False
         self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
         if resume_from is not None:
             self.record.steps = self.record.session_start_step = resume_from.step
@@ -306,10 +319,12 @@ class Trainer:
             except KeyboardInterrupt:
                 state, message = "aborted", "aborted by a second Ctrl-C; not saved"
             except WORKER_DEATH as exc:
+                self.workers_broken = True
                 message = dead_worker_message(self.venv, exc)
             except RuntimeError as exc:
                 if type(exc).__name__ != "EnvWorkerError":
                     raise
+                self.workers_broken = True
                 message = str(exc)
             finally:
                 success = self._wrap_up(state)
@@ -339,7 +354,7 @@ class Trainer:
                         self.model.logger.record("eval/success_rate", success)
                     self.model.logger.dump(step=self.model.num_timesteps)
             if self.venv is not None:
-                close_quietly(self.venv)
+                close_quietly(self.venv, workers_broken=self.workers_broken)
             if self.model is not None:
                 self.model.logger.close()
             steps = self.model.num_timesteps if self.model is not None else 0

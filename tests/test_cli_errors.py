@@ -1,0 +1,60 @@
+"""Mistakes a user can make end in one line naming the problem and the fix, non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+
+def one_error_line(done) -> str:
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
+        (["--n-envs", "0"], "--n-envs"),
+        (["--n-envs", "many"], "--n-envs"),
+        (["--total-timesteps", "-5"], "--total-timesteps"),
+        (["--wandb-mode", "cloud"], "--wandb-mode"),
+        (["--vec-env", "threads"], "--vec-env"),
+        (["--config", "missing.yml"], "missing.yml"),
+        (["--run-name", "a/b"], "--run-name"),
+    ],
+)
+def test_bad_flags(tmp_path, args, expected):
+    line = one_error_line(run_cli([*args, "--output-dir", "runs"], cwd=tmp_path))
+    assert line.startswith("rl-train: error:") and expected in line
+
+
+def test_bad_key_in_config_file(tmp_path):
+    (tmp_path / "hp.yml").write_text("learning_rate: 0.001\nlerning_rate: 0.1\n")
+    line = one_error_line(run_cli(["--config", "hp.yml", "--output-dir", "runs"], cwd=tmp_path))
+    assert "lerning_rate" in line and "valid keys" in line
+
+
+def test_invalid_yaml_in_config_file(tmp_path):
+    (tmp_path / "hp.yml").write_text("learning_rate: [0.001\n")
+    line = one_error_line(run_cli(["--config", "hp.yml", "--output-dir", "runs"], cwd=tmp_path))
+    assert "not valid YAML" in line
+
+
+def test_unwritable_output_dir(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    done = run_cli(["--total-timesteps", "1024", "--output-dir", "a-file/runs"], cwd=tmp_path)
+    line = one_error_line(done)
+    assert "output dir" in line and "--output-dir" in line
+
+
+def test_existing_run_name_is_not_overwritten(tmp_path):
+    run_dir = tmp_path / "runs" / "taken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "precious.txt").write_text("keep me")
+    done = run_cli(["--run-name", "taken", "--output-dir", "runs"], cwd=tmp_path)
+    assert "--resume" in one_error_line(done)
+    assert (run_dir / "precious.txt").read_text() == "keep me"
