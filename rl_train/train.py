@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
@@ -408,13 +409,29 @@ def train(config: TrainConfig) -> TrainResult:
     return Trainer(config).run()
 
 
+def _has_run_record(log_file: Path) -> bool:
+    from rl_train import wandb_log
+
+    try:
+        return bool(wandb_log.read_run(log_file).run_id)
+    except (wandb_log.TransactionLogError, OSError):
+        return False
+
+
 def cut_stale_history(record: run_record.RunRecord, step: int) -> None:
     """Rows earlier sessions logged after the resume step were thrown away with their
     training; drop them so that syncing all of a run's folders gives one history."""
     from rl_train import wandb_log
 
-    for folder in record.wandb_dirs:
+    for folder in list(record.wandb_dirs):
         for log_file in Path(folder).glob("run-*.wandb"):
+            if not _has_run_record(log_file):
+                # Killed before W&B's first flush: nothing in it to sync (the rows
+                # come back from metrics.jsonl), and `wandb sync` would fail on it.
+                shutil.rmtree(folder, ignore_errors=True)
+                record.wandb_dirs.remove(folder)
+                print(f"rl-train: removed empty W&B folder {folder}", file=sys.stderr)
+                break
             dropped = wandb_log.cut_history_after(log_file, step)
             if dropped:
                 print(

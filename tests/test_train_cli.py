@@ -22,8 +22,18 @@ def offline_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("offline")
     done = run_cli(
         [
-            "--n-envs", "4", "--vec-env", "subproc", "--total-timesteps", str(STEPS),
-            "--checkpoint-freq", "1024", "--wandb-mode", "offline", "--output-dir", "runs",
+            "--n-envs",
+            "4",
+            "--vec-env",
+            "subproc",
+            "--total-timesteps",
+            str(STEPS),
+            "--checkpoint-freq",
+            "1024",
+            "--wandb-mode",
+            "offline",
+            "--output-dir",
+            "runs",
         ],
         cwd=cwd,
     )
@@ -56,9 +66,16 @@ def test_wandb_history_holds_sb3_keys_at_increasing_global_steps(offline_run):
     assert steps[0] == 256 and steps[-1] == STEPS
     keys = set().union(*log.history)
     for key in (
-        "rollout/ep_rew_mean", "rollout/ep_len_mean", "rollout/success_rate",
-        "train/loss", "train/approx_kl", "train/learning_rate",
-        "time/fps", "time/env_steps_per_s", "time/rollout_s", "time/update_s",
+        "rollout/ep_rew_mean",
+        "rollout/ep_len_mean",
+        "rollout/success_rate",
+        "train/loss",
+        "train/approx_kl",
+        "train/learning_rate",
+        "time/fps",
+        "time/env_steps_per_s",
+        "time/rollout_s",
+        "time/update_s",
     ):
         assert key in keys, key
     assert all(row["global_step"] == row["_step"] for row in log.history)
@@ -112,8 +129,12 @@ def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=cli_env(),
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     run_dir = only_run_dir(tmp_path / "runs")
@@ -124,9 +145,9 @@ def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):
 
 def test_wandb_mode_env_var_applies_when_flag_absent(tmp_path):
     done = run_cli(
-        ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "128",
-         "--output-dir", "runs"],
-        cwd=tmp_path, env=cli_env(WANDB_MODE="disabled"),
+        ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "128", "--output-dir", "runs"],
+        cwd=tmp_path,
+        env=cli_env(WANDB_MODE="disabled"),
     )
     assert done.returncode == 0, done.stderr
     assert not (only_run_dir(tmp_path / "runs") / "wandb").exists()
@@ -134,8 +155,20 @@ def test_wandb_mode_env_var_applies_when_flag_absent(tmp_path):
 
 def test_legacy_flag_spellings(tmp_path):
     done = run_cli(
-        ["--n_envs", "2", "--vec-env", "dummy", "--total_timesteps", "128", "--robot_type",
-         "panda", "--use_simple_env", "--no-use-wandb", "--output-dir", "runs"],
+        [
+            "--n_envs",
+            "2",
+            "--vec-env",
+            "dummy",
+            "--total_timesteps",
+            "128",
+            "--robot_type",
+            "panda",
+            "--use_simple_env",
+            "--no-use-wandb",
+            "--output-dir",
+            "runs",
+        ],
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
@@ -147,8 +180,20 @@ def test_legacy_flag_spellings(tmp_path):
 @pytest.mark.online
 def test_online_mode_records_the_run_on_the_server(tmp_path, wandb_server):
     done = run_cli(
-        ["--n-envs", "4", "--vec-env", "subproc", "--total-timesteps", "1024",
-         "--wandb-mode", "online", "--wandb-project", "rl-train-tests", "--output-dir", "runs"],
+        [
+            "--n-envs",
+            "4",
+            "--vec-env",
+            "subproc",
+            "--total-timesteps",
+            "1024",
+            "--wandb-mode",
+            "online",
+            "--wandb-project",
+            "rl-train-tests",
+            "--output-dir",
+            "runs",
+        ],
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
@@ -175,7 +220,8 @@ def test_no_server_fails_fast_with_hint(tmp_path):
     started = time.monotonic()
     done = run_cli(
         ["--wandb-mode", "online", "--total-timesteps", "1024", "--output-dir", "runs"],
-        cwd=tmp_path, env=cli_env(WANDB_BASE_URL="http://127.0.0.1:9", WANDB_API_KEY="x" * 40),
+        cwd=tmp_path,
+        env=cli_env(WANDB_BASE_URL="http://127.0.0.1:9", WANDB_API_KEY="x" * 40),
     )
     assert time.monotonic() - started < 30
     assert done.returncode != 0
