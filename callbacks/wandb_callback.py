@@ -32,8 +32,21 @@ def _scalar(value: Any) -> float | int | None:
     return None
 
 
+def _array(value: Any) -> np.ndarray | None:
+    """The values of a numpy array or torch tensor with at least one dimension."""
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        return value
+    if getattr(value, "ndim", 0) >= 1 and hasattr(value, "detach"):
+        return value.detach().cpu().numpy()  # torch tensor
+    return None
+
+
 class WandbOutputFormat(KVWriter):
-    """Writes each SB3 logger dump as one W&B history row at step = global timestep."""
+    """Writes each SB3 logger dump as one W&B history row at step = global timestep.
+
+    Scalars go as they are; arrays and tensors (what SB3's TensorBoard format writes
+    as histograms) become W&B histograms, so both see the same keys.
+    """
 
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
@@ -52,6 +65,10 @@ class WandbOutputFormat(KVWriter):
             scalar = _scalar(value)
             if scalar is not None:
                 row[key] = scalar
+                continue
+            array = _array(value)
+            if array is not None:
+                row[key] = self.tracker.histogram(array)
         if row:
             row["global_step"] = step
             self.tracker.log(row, step=step)

@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--vec-env",
         "--vec_env",
         choices=VEC_ENVS,
-        default="subproc",
+        default="shm",
         help="shm: several envs per worker over shared memory; subproc: SB3, one process per "
-        "env; dummy: all in this process (default: subproc)",
+        "env; dummy: all in this process (default: shm)",
     )
 
     run = parser.add_argument_group("training")

@@ -51,7 +51,7 @@ class TrainConfig:
     output_dir: str = "runs"
     checkpoint_freq: int = 10_000
     keep_checkpoints: int = 3
-    vec_env: str = "subproc"
+    vec_env: str = "shm"  # measured fastest: benchmarks/throughput.py
     config_file: str | None = None
     resume: str | None = None
     log_profile: str = "default"  # heavy: per-episode metrics, histograms (benchmarks)

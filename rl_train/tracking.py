@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import string
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +48,19 @@ def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_
         ) from None
 
 
+HISTOGRAM_BINS = 64
+
+
+def _finite_histogram(values: Any, bins: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        flat = np.zeros(1)
+    return np.histogram(flat, bins=bins)
+
+
 class Tracker:
     """A W&B run (offline/online) or nothing (disabled), behind one small interface."""
 
@@ -54,7 +68,9 @@ class Tracker:
         self.mode = mode
         self.run_id = run_id
         self.run = run
-        self.init_seconds = 0.0
+        self.import_seconds = 0.0  # import wandb
+        self.init_seconds = 0.0  # the wandb.init call
+        self.wait_seconds = 0.0  # start-up blocked on W&B (not hidden behind env start-up)
         self.finish_seconds = 0.0
         self.log_calls = 0
         self.log_seconds = 0.0
@@ -83,9 +99,18 @@ class Tracker:
             self.log_calls += 1
             self.values_logged += len(metrics)
 
+    def histogram(self, values: Any, bins: int = HISTOGRAM_BINS) -> Any:
+        """A W&B histogram of an array's values (binned here: a row holds the bin
+        counts, not the raw values)."""
+        import wandb  # a run exists, so wandb is already imported
+
+        return wandb.Histogram(np_histogram=_finite_histogram(values, bins))
+
     def timings(self) -> dict[str, float | int]:
         return {
+            "wandb_import_s": self.import_seconds,
             "wandb_init_s": self.init_seconds,
+            "wandb_wait_s": self.wait_seconds,
             "wandb_finish_s": self.finish_seconds,
             "log_calls": self.log_calls,
             "log_seconds": self.log_seconds,
@@ -111,16 +136,32 @@ class Tracker:
 
 
 LOG_FLUSH_INTERVAL_S = 2.0
+# Work wandb does by default that we do not need, each measured by
+# benchmarks/logging_modes.py: a system-metrics sampler (CPU, memory, disk... every
+# 15 s, in wandb-core, competing with the env workers for cores), system metadata and
+# machine info collection at start (hostname, git, CPU/GPU probing: our run dir has
+# config.yaml, run.json and code/git.json instead), a pip requirements dump, a git diff
+# and code saving (our code snapshot is saved as run files). Private settings (x_*)
+# are only passed where this wandb version has them.
+LEAN_SETTINGS: dict[str, Any] = {
+    "x_disable_stats": True,
+    "x_disable_meta": True,
+    "x_disable_machine_info": True,
+    "x_save_requirements": False,
+    "disable_git": True,
+    "disable_code": True,
+    "x_transaction_log_flush_interval": LOG_FLUSH_INTERVAL_S,
+}
 
 
-def _flush_often(settings_class: Any) -> dict[str, float]:
-    """wandb-core flushes the offline log every 15 s by default, so a killed run loses
-    up to 15 s of rows; flushing every 2 s costs one write syscall. A private setting:
-    only passed where this wandb version has it."""
+def lean_settings(settings_class: Any) -> dict[str, Any]:
+    """LEAN_SETTINGS that this wandb version knows.
+
+    x_transaction_log_flush_interval: wandb-core flushes the offline log every 15 s by
+    default, so a killed run loses up to 15 s of rows; every 2 s costs one write syscall.
+    """
     fields = getattr(settings_class, "model_fields", {})
-    if "x_transaction_log_flush_interval" in fields:
-        return {"x_transaction_log_flush_interval": LOG_FLUSH_INTERVAL_S}
-    return {}
+    return {key: value for key, value in LEAN_SETTINGS.items() if key in fields}
 
 
 def start(
@@ -144,11 +185,12 @@ def start(
         raise UserError(
             "wandb is not installed; pip install wandb or use --wandb-mode disabled"
         ) from None
+    imported = time.perf_counter()
     settings = wandb.Settings(
         console="off",  # our progress line is not worth a copy in the run
         init_timeout=INIT_TIMEOUT_S,
         silent=True,
-        **_flush_often(wandb.Settings),
+        **lean_settings(wandb.Settings),
     )
     try:
         run = wandb.init(
@@ -168,5 +210,39 @@ def start(
         hint = "check WANDB_API_KEY / `wandb login`, or use --wandb-mode offline"
         raise UserError(f"wandb could not start the run: {first_line}; {hint}", 3) from None
     tracker = Tracker(mode, run_id, run)
-    tracker.init_seconds = time.perf_counter() - started
+    tracker.import_seconds = imported - started
+    tracker.init_seconds = time.perf_counter() - imported
     return tracker
+
+
+class BackgroundStart:
+    """`start(...)` in a thread, so wandb's import and its wandb-core service start-up
+    overlap with the env workers' start-up instead of adding to it.
+
+    wandb.init needs no main-thread resources with console capture off (no signal
+    handlers), and the env workers are forkserver/spawn children that inherit no
+    threads. `result()` joins and re-raises whatever start() raised.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._tracker: Tracker | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=args, kwargs=kwargs, name="rl-train-wandb-init", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            self._tracker = start(*args, **kwargs)
+        except BaseException as exc:  # handed to the main thread by result()
+            self._error = exc
+
+    def result(self) -> Tracker:
+        waited_from = time.perf_counter()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._tracker is not None
+        self._tracker.wait_seconds = time.perf_counter() - waited_from
+        return self._tracker

@@ -22,7 +22,7 @@ from callbacks.progress import ProgressCallback, format_duration
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
 from rl_train import checkpoint, code_snapshot, journal, run_record, tracking
-from rl_train.config import TrainConfig, usable_cores, write_config
+from rl_train.config import TrainConfig, write_config
 from rl_train.errors import UserError
 from rl_train.vec import make_vec_env
 
@@ -42,15 +42,21 @@ class TrainResult:
 
 
 class StopSignals:
-    """First Ctrl-C / SIGTERM: stop at the next step and save. Second Ctrl-C: abort now."""
+    """First Ctrl-C / SIGTERM: stop at the next step and save. Second Ctrl-C: abort now,
+    but only while training runs (`abortable`): once saving has begun it finishes, since
+    a run cut there would lose more than the few seconds it takes."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.abortable = False
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            if self.abortable:
+                raise KeyboardInterrupt
+            print("\nstill saving; the run ends in a moment", file=sys.stderr, flush=True)
+            return
         self.signum = signum
         name = signal.Signals(signum).name
         print(
@@ -201,13 +207,13 @@ class Trainer:
         }
 
     def _start(self) -> None:
-        torch.set_num_threads(usable_cores())
+        # One learner thread: the env workers fill the cores, and the 64x64 policy is too
+        # small to gain from more (benchmarks/throughput.py measured 2 threads 3-10x slower
+        # per update on 2 cores: OpenMP threads wait for a core the workers hold).
+        torch.set_num_threads(1)
         vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
-        try:
-            self.venv = make_vec_env(self.config, vecnormalize_path)
-        except ImportError as exc:
-            raise UserError(f"cannot build the envs: {exc}") from None
-        self.tracker = tracking.start(
+        # wandb.init runs in a thread while the env workers start (see tracking.py).
+        pending_tracker = tracking.BackgroundStart(
             self.config.wandb_mode,
             self.record.run_id,
             self.run_dir,
@@ -217,6 +223,12 @@ class Trainer:
             self.config.to_dict(),
             resuming=self.resume_from is not None,
         )
+        try:
+            self.venv = make_vec_env(self.config, vecnormalize_path)
+        except ImportError as exc:
+            raise UserError(f"cannot build the envs: {exc}") from None
+        finally:
+            self.tracker = pending_tracker.result()
         if self.tracker.sync_dir is not None:
             self.record.add_wandb_dir(self.tracker.sync_dir)
         if self.resume_from is not None:
@@ -290,12 +302,17 @@ class Trainer:
         remaining = self.config.total_timesteps - self.model.num_timesteps
         if remaining <= 0:
             return "finished"
-        self.model.learn(
-            total_timesteps=remaining,
-            callback=self._callbacks(),
-            reset_num_timesteps=self.resume_from is None,
-            log_interval=1,
-        )
+        # KeyboardInterrupt may only be raised in here, inside run()'s try block.
+        self.signals.abortable = True
+        try:
+            self.model.learn(
+                total_timesteps=remaining,
+                callback=self._callbacks(),
+                reset_num_timesteps=self.resume_from is None,
+                log_interval=1,
+            )
+        finally:
+            self.signals.abortable = False
         return "interrupted" if self.signals.signum is not None else "finished"
 
     def _save_final(self, state: str) -> None:
@@ -329,10 +346,10 @@ class Trainer:
                 message = str(exc)
             finally:
                 success = self._wrap_up(state)
-        exit_code = self._exit_code(state)
-        if message:
-            print(f"rl-train: error: {message}", file=sys.stderr)
-        self._print_summary(state, success)
+            exit_code = self._exit_code(state)
+            if message:
+                print(f"rl-train: error: {message}", file=sys.stderr)
+            self._print_summary(state, success)
         return TrainResult(exit_code, state, self.run_dir, self.record.steps, success)
 
     def _exit_code(self, state: str) -> int:
@@ -344,32 +361,26 @@ class Trainer:
 
     def _wrap_up(self, state: str) -> float | None:
         success = None
-        # Ignore further Ctrl-C while saving: a half-written checkpoint would be worse.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if state != "aborted" else None
-        try:
-            if state != "aborted" and self.model is not None:
-                self._save_final(state)
-                if state == "finished" and self.venv is not None:
-                    success = evaluate_success(self.model, self.venv, EVAL_EPISODES)
-                    if success is not None:
-                        self.model.logger.record("eval/success_rate", success)
-                    self.model.logger.dump(step=self.model.num_timesteps)
-            if self.venv is not None:
-                close_quietly(self.venv, workers_broken=self.workers_broken)
-            if self.model is not None:
-                self.model.logger.close()
-            steps = self.model.num_timesteps if self.model is not None else 0
-            self.record.mark_ended(state, steps, success, self._rollout_success())
-            if self.tracker is not None:
-                self.tracker.update_summary({"state": state, "final_success_rate": success})
-                self.tracker.finish(self._exit_code(state))
-                self.record.timings.update(self.tracker.timings())
-            if self.throughput is not None:
-                self.record.timings.update(self.throughput.timings())
-            self.record.save()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+        if state != "aborted" and self.model is not None:
+            self._save_final(state)
+            if state == "finished" and self.venv is not None:
+                success = evaluate_success(self.model, self.venv, EVAL_EPISODES)
+                if success is not None:
+                    self.model.logger.record("eval/success_rate", success)
+                self.model.logger.dump(step=self.model.num_timesteps)
+        if self.venv is not None:
+            close_quietly(self.venv, workers_broken=self.workers_broken)
+        if self.model is not None:
+            self.model.logger.close()
+        steps = self.model.num_timesteps if self.model is not None else 0
+        self.record.mark_ended(state, steps, success, self._rollout_success())
+        if self.tracker is not None:
+            self.tracker.update_summary({"state": state, "final_success_rate": success})
+            self.tracker.finish(self._exit_code(state))
+            self.record.timings.update(self.tracker.timings())
+        if self.throughput is not None:
+            self.record.timings.update(self.throughput.timings())
+        self.record.save()
         return success
 
     def _rollout_success(self) -> float | None:

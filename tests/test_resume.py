@@ -130,10 +130,13 @@ def test_second_ctrl_c_aborts_at_once(tmp_path):
     assert all_checkpoints_valid(run_dir), "periodic checkpoints stay valid"
 
 
+@pytest.mark.parametrize("vec_env", ["subproc", "shm"])
 @pytest.mark.parametrize(("mode", "cause"), [("exception", "exception"), ("segfault", "SIGSEGV")])
-def test_dead_worker_names_env_and_cause_and_saves(tmp_path, mode, cause):
+def test_dead_worker_names_env_and_cause_and_saves(tmp_path, mode, cause, vec_env):
     done = run_cli(
         [
+            "--vec-env",
+            vec_env,
             "--env",
             "tests.crash_env:CrashingReach-v0",
             "--n-envs",

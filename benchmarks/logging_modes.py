@@ -1,0 +1,946 @@
+"""What W&B logging costs: disabled vs offline vs online, measured on the real CLI.
+
+Runs `rl-train` as subprocesses: the same job (env, seed, --n-envs 16, budget) in each
+W&B mode, repeated with the modes interleaved (A B C A B C ...) so machine drift hits
+all alike, for the simple kinematic env and the PyBullet env, with the default and the
+heavy logging profile. Reads what each run leaves (run.json timings, its run dir) and
+what the benchmark observes from outside (peak memory of the process tree, bytes
+written, bytes sent to the server through a counting loopback proxy), then writes a
+Markdown table, CSV + JSON of every run and a PNG chart under benchmarks/results/.
+
+    python benchmarks/logging_modes.py --quick      # a few minutes, one repetition
+    python benchmarks/logging_modes.py              # the full table (3 repetitions)
+
+Online mode uses WANDB_BASE_URL / WANDB_API_KEY (or --server-url / --api-key); without a
+reachable server its rows say "unavailable" and why, after at most a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+MODES = ("disabled", "offline", "online")
+ENVS = {"simple": ["--use-simple-env"], "pybullet": []}
+ENV_NAMES = {"simple": "simple kinematic reach", "pybullet": "PyBullet reach"}
+PROFILES = ("default", "heavy")
+ROLLOUT_STEPS_PER_ENV = 64  # n_steps of the shipped hyperparameters
+MEMORY_POLL_S = 0.5
+SERVER_CHECK_TIMEOUT_S = 5.0
+TARGETS = {  # issue 7; measured here, never asserted in tests
+    "offline_steps_cost": 0.02,
+    "online_steps_cost": 0.05,
+    "offline_init_s": 0.6,
+    "offline_finish_s": 0.5,
+}
+BYTES_SENT_HOW = (
+    "bytes wandb-core sent to the server (HTTP requests incl. headers and file uploads), "
+    "counted by a TCP proxy on loopback that this benchmark puts in front of "
+    "WANDB_BASE_URL; the responses are `bytes_received` in the CSV; uploads to other "
+    "hosts (e.g. signed cloud-storage URLs of a cloud server) are not seen"
+)
+MEMORY_HOW = (
+    f"peak over {MEMORY_POLL_S:g} s psutil polls of the summed RSS of the rl-train process "
+    "tree (trainer, env workers, wandb-core); shared pages count once per process"
+)
+
+
+def _reexec_in_project_venv() -> None:
+    """`python benchmarks/logging_modes.py` from a plain python: use .venv's instead."""
+    try:
+        import psutil  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError:
+        venv_python = REPO / ".venv" / "bin" / "python"
+        in_venv = Path(sys.prefix).resolve() == (REPO / ".venv").resolve()
+        if venv_python.exists() and not in_venv:
+            os.execv(str(venv_python), [str(venv_python), *sys.argv])
+        sys.exit("logging_modes.py: needs the project's packages; run `make setup` first")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def median_min_max(values: list[float]) -> tuple[float, float, float] | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+METRICS = (
+    # key, column title, unit kind, show ratio to disabled
+    ("startup_s", "startup (s)", "s", True),
+    ("wandb_init_s", "wandb.init (s)", "s", False),
+    ("wandb_wait_s", "start-up blocked on W&B (s)", "s", False),
+    ("steady_steps_per_s", "steps/s (steady)", "rate", True),
+    ("cpu_ms_per_1k_steps", "CPU ms / 1k steps (all processes)", "us", True),
+    ("wandb_core_cpu_s", "wandb-core CPU (s)", "s", False),
+    ("log_call_us", "one log call (µs)", "us", False),
+    ("values_per_s", "values logged /s", "rate", False),
+    ("wandb_finish_s", "finish (s)", "s", False),
+    ("bytes_written", "bytes written", "bytes", True),
+    ("run_dir_bytes", "storage: run dir", "bytes", True),
+    ("bytes_sent", "network: sent", "bytes", False),
+    ("peak_rss_bytes", "peak memory", "bytes", True),
+)
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (env, profile): per mode, each metric's (median, min, max) and the ratio of
+    its median to disabled's median. Failed runs are left out; a mode without a
+    successful run keeps the reason it is unavailable."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        block = table.setdefault((run["env"], run["profile"]), {})
+        entry = block.setdefault(run["mode"], {"runs": [], "unavailable": None})
+        if run.get("status") == "ok":
+            entry["runs"].append(run)
+        elif run.get("status") == "unavailable":
+            entry["unavailable"] = run.get("reason", "unavailable")
+        else:
+            entry.setdefault("failed", []).append(run.get("reason", "failed"))
+    for block in table.values():
+        for entry in block.values():
+            entry["stats"] = {
+                key: median_min_max([r.get(key) for r in entry["runs"]]) for key, *_ in METRICS
+            }
+        base = block.get("disabled", {}).get("stats", {})
+        for entry in block.values():
+            entry["ratios"] = {}
+            for key, *_ in METRICS:
+                mine, ref = entry["stats"].get(key), base.get(key)
+                if mine is not None and ref is not None and ref[0]:
+                    entry["ratios"][key] = mine[0] / ref[0]
+    return table
+
+
+def _fmt_value(value: float, kind: str) -> str:
+    if kind == "s":
+        return f"{value:.2f}"
+    if kind == "us":
+        return f"{value:,.0f}"
+    if kind == "rate":
+        return f"{value:,.0f}"
+    if kind == "bytes":
+        for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {unit}"
+        return f"{value:.0f} B"
+    return f"{value:g}"
+
+
+def format_cell(stats: tuple[float, float, float] | None, kind: str, ratio: float | None) -> str:
+    if stats is None:
+        return "–"
+    median, low, high = stats
+    text = _fmt_value(median, kind)
+    if low != high:
+        text += f" ({_fmt_value(low, kind)}–{_fmt_value(high, kind)})"
+    if ratio is not None:
+        text += f" ×{ratio:.3f}" if kind == "rate" else f" ×{ratio:.2f}"
+    return text
+
+
+def markdown_tables(table: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """One table per (env, profile), rows disabled/offline/online, cells 'median
+    (min–max) ×ratio to disabled'."""
+    out = []
+    header = ["mode"] + [title for _, title, _, _ in METRICS]
+    for (env, profile), block in sorted(table.items(), key=_block_order):
+        out.append(f"**{ENV_NAMES.get(env, env)}, {profile} profile**\n")
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "---|" * len(header))
+        for mode in sorted(block, key=_mode_order):
+            entry = block[mode]
+            if not entry["runs"]:
+                reason = entry["unavailable"] or "; ".join(entry.get("failed", [])) or "no runs"
+                out.append(f"| {mode} | unavailable: {reason} |" + " |" * (len(header) - 2))
+                continue
+            cells = [f"{mode} (n={len(entry['runs'])})"]
+            for key, _, kind, with_ratio in METRICS:
+                ratio = entry["ratios"].get(key) if with_ratio and mode != "disabled" else None
+                cells.append(format_cell(entry["stats"][key], kind, ratio))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def issue_shaped_table(table: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """The README's mode table (mode | startup | logging speed | network | storage), one
+    row per mode and env/profile, medians with each mode's ratio to disabled."""
+
+    def cell(entry: dict[str, Any], key: str, kind: str, ratio: bool = True, unit: str = "") -> str:
+        stats = entry["stats"].get(key)
+        if stats is None:
+            return "–"
+        text = _fmt_value(stats[0], kind) + unit
+        factor = entry["ratios"].get(key) if ratio else None
+        if factor is not None:
+            text += f" (×{factor:.3f})" if kind == "rate" else f" (×{factor:.2f})"
+        return text
+
+    out = [
+        "| mode | env, profile | startup | logging speed | network | storage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (env, profile), block in sorted(table.items(), key=_block_order):
+        for mode in sorted(block, key=_mode_order):
+            entry = block[mode]
+            where = f"{env}, {profile}"
+            if not entry["runs"]:
+                reason = entry["unavailable"] or "; ".join(entry.get("failed", [])) or "no runs"
+                out.append(f"| {mode} | {where} | unavailable: {reason} | | | |")
+                continue
+            disabled = mode == "disabled"
+            startup = cell(entry, "startup_s", "s", not disabled, " s")
+            if not disabled:
+                startup += (
+                    f"; wandb.init {cell(entry, 'wandb_init_s', 's', False)} s, "
+                    f"blocked {cell(entry, 'wandb_wait_s', 's', False)} s; "
+                    f"finish {cell(entry, 'wandb_finish_s', 's', False)} s"
+                )
+            speed = cell(entry, "steady_steps_per_s", "rate", not disabled, " steps/s")
+            if not disabled:
+                speed += f"; log call {cell(entry, 'log_call_us', 'us', False)} µs"
+            network = "none"
+            if mode == "online":
+                network = f"{cell(entry, 'bytes_sent', 'bytes', False)} sent"
+            storage = cell(entry, "run_dir_bytes", "bytes", not disabled, " local")
+            if mode == "online":
+                storage += " + server"
+            out.append(f"| {mode} | {where} | {startup} | {speed} | {network} | {storage} |")
+    return "\n".join(out) + "\n"
+
+
+def target_lines(table: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    block = table.get(("simple", "default"), {})
+    lines = []
+
+    def cost(mode: str) -> float | None:
+        ratio = block.get(mode, {}).get("ratios", {}).get("steady_steps_per_s")
+        return None if ratio is None else 1.0 - ratio
+
+    for mode, limit in (("offline", "offline_steps_cost"), ("online", "online_steps_cost")):
+        value = cost(mode)
+        if value is None:
+            reason = block.get(mode, {}).get("unavailable") or "not measured"
+            lines.append(f"- {mode} steps/s cost vs disabled (simple, default, 16 envs): {reason}")
+            continue
+        verdict = "met" if value <= TARGETS[limit] else "NOT met"
+        lines.append(
+            f"- {mode} steps/s cost vs disabled (simple, default, 16 envs): {value:+.1%} "
+            f"(target ≤ {TARGETS[limit]:.0%}): {verdict}"
+        )
+    offline = block.get("offline", {}).get("stats", {})
+    for key, limit, what in (
+        ("wandb_init_s", "offline_init_s", "offline wandb.init"),
+        ("wandb_finish_s", "offline_finish_s", "offline finish"),
+    ):
+        stats = offline.get(key)
+        if stats is None:
+            lines.append(f"- {what}: not measured")
+            continue
+        verdict = "met" if stats[0] <= TARGETS[limit] else "NOT met"
+        lines.append(
+            f"- {what}: median {stats[0]:.2f} s, max {stats[2]:.2f} s "
+            f"(target ≤ {TARGETS[limit]} s): {verdict}"
+        )
+    return lines
+
+
+def _block_order(item: tuple[tuple[str, str], Any]) -> tuple[int, int]:
+    (env, profile), _ = item
+    env_rank = list(ENVS).index(env) if env in ENVS else 99
+    return env_rank, PROFILES.index(profile) if profile in PROFILES else 99
+
+
+def _mode_order(mode: str) -> int:
+    return MODES.index(mode) if mode in MODES else 99
+
+
+# ------------------------------------------------------------------------ online server
+
+
+class CountingProxy:
+    """A loopback TCP proxy in front of an http server that counts the bytes each way."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.sent = 0  # client -> server
+        self.received = 0  # server -> client
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.5)
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept_loop, name="proxy-accept", daemon=True).start()
+
+    def reset(self) -> tuple[int, int]:
+        with self._lock:
+            counts = (self.sent, self.received)
+            self.sent = self.received = 0
+        return counts
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for src, dst, outgoing in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(src, dst, outgoing), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, outgoing: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                with self._lock:
+                    if outgoing:
+                        self.sent += len(data)
+                    else:
+                        self.received += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+def check_online(base_url: str, api_key: str) -> str | None:
+    """None if a W&B-protocol server answers and accepts the key, else why not.
+    Bounded: two requests of at most SERVER_CHECK_TIMEOUT_S each."""
+    if not base_url:
+        return "no server configured (set WANDB_BASE_URL and WANDB_API_KEY, or --server-url)"
+    if not api_key:
+        return f"no API key for {base_url} (set WANDB_API_KEY or pass --api-key)"
+    try:
+        urllib.request.urlopen(base_url, timeout=SERVER_CHECK_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        pass  # it answered
+    except (urllib.error.URLError, OSError) as exc:
+        return f"server {base_url} not reachable ({getattr(exc, 'reason', exc)})"
+    token = base64.b64encode(f"api:{api_key}".encode()).decode()
+    request = urllib.request.Request(
+        base_url.rstrip("/") + "/graphql",
+        data=json.dumps({"query": "query { viewer { id } }"}).encode(),
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=SERVER_CHECK_TIMEOUT_S) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return f"server {base_url} rejected the API key (HTTP {exc.code})"
+        return f"server {base_url} answered /graphql with HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"server {base_url} did not answer a W&B query ({getattr(exc, 'reason', exc)})"
+    if not (body.get("data") or {}).get("viewer"):
+        return f"server {base_url} did not accept the API key (no viewer)"
+    return None
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+@dataclass
+class RunSpec:
+    env: str
+    profile: str
+    mode: str
+    rep: int
+    total_timesteps: int
+    checkpoint_freq: int | None = None
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}-{self.profile}-{self.mode}-r{self.rep}"
+
+
+def rl_train_command() -> list[str]:
+    script = Path(sys.executable).parent / "rl-train"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rl_train.cli"]
+
+
+def cli_args(spec: RunSpec, args: argparse.Namespace, output_dir: Path) -> list[str]:
+    cli = [
+        *ENVS[spec.env],
+        "--n-envs", str(args.n_envs),
+        "--vec-env", args.vec_env,
+        "--seed", str(args.seed),
+        "--total-timesteps", str(spec.total_timesteps),
+        "--wandb-mode", spec.mode,
+        "--log-profile", spec.profile,
+        "--output-dir", str(output_dir),
+        "--run-name", spec.name,
+        "--wandb-project", "rl-train-logging-modes",
+    ]  # fmt: skip
+    if spec.checkpoint_freq is not None:
+        cli += ["--checkpoint-freq", str(spec.checkpoint_freq)]
+    return cli + spec.extra
+
+
+def _tree(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree_rss(processes: list[Any]) -> int:
+    import psutil
+
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _note_wandb_core_cpu(processes: list[Any], seen: dict[int, float]) -> None:
+    import psutil
+
+    for process in processes:
+        try:
+            if process.name().startswith("wandb-core"):
+                times = process.cpu_times()
+                seen[process.pid] = times.user + times.system
+        except psutil.Error:
+            pass
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    for process in reversed(_tree(pid)):
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of the files under path, each inode once (W&B's files dir hard-links our
+    checkpoints and code snapshot: they take no extra space)."""
+    total, seen = 0, set()
+    for item in path.rglob("*"):
+        try:
+            info = item.lstat()
+        except OSError:
+            continue
+        if item.is_file() and not item.is_symlink() and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
+    return total
+
+
+def run_one(
+    spec: RunSpec,
+    args: argparse.Namespace,
+    work_dir: Path,
+    child_env: dict[str, str],
+    proxy: CountingProxy | None,
+) -> dict[str, Any]:
+    output_dir = work_dir / "runs"
+    command = [*rl_train_command(), *cli_args(spec, args, output_dir)]
+    result: dict[str, Any] = {
+        "env": spec.env,
+        "profile": spec.profile,
+        "mode": spec.mode,
+        "rep": spec.rep,
+        "total_timesteps": spec.total_timesteps,
+        "command": shlex.join(command),
+    }
+    if proxy is not None:
+        proxy.reset()
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    log_path = work_dir / f"{spec.name}.log"
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=child_env, stdout=log, stderr=subprocess.STDOUT
+        )
+        peak_rss, deadline = 0, started + args.run_timeout
+        core_cpu: dict[int, float] = {}  # wandb-core pid -> CPU seconds last seen
+        while process.poll() is None:
+            tree = _tree(process.pid)
+            peak_rss = max(peak_rss, _tree_rss(tree))
+            _note_wandb_core_cpu(tree, core_cpu)
+            if time.perf_counter() > deadline:
+                _kill_tree(process.pid)
+                process.wait()
+                break
+            time.sleep(MEMORY_POLL_S)
+    wall_s = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.update(wall_s=wall_s, exit_code=process.returncode, peak_rss_bytes=peak_rss)
+    # CPU seconds of the reaped process tree: far less sensitive to other load on the
+    # machine than wall-clock rates, so it shows what W&B adds even on a busy machine.
+    result["cpu_s"] = (usage.ru_utime + usage.ru_stime) - (
+        usage_before.ru_utime + usage_before.ru_stime
+    )
+    result["wandb_core_cpu_s"] = sum(core_cpu.values()) if core_cpu else None
+    # Blocks written by the reaped process tree (trainer, env workers): every file
+    # write, including checkpoints that were pruned later.
+    result["bytes_written"] = (usage.ru_oublock - usage_before.ru_oublock) * 512
+    if proxy is not None:
+        result["bytes_sent"], result["bytes_received"] = proxy.reset()
+    run_dir = output_dir / spec.name
+    if wall_s >= args.run_timeout:
+        result.update(status="failed", reason=f"timed out after {args.run_timeout:.0f} s")
+    elif process.returncode != 0 or not (run_dir / "run.json").exists():
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        result.update(status="failed", reason=f"exit {process.returncode}: {tail[0][:200]}")
+    else:
+        result["status"] = "ok"
+        record = json.loads((run_dir / "run.json").read_text())
+        timings = record.get("timings", {})
+        result.update(timings)
+        calls = timings.get("log_calls") or 0
+        result["log_call_us"] = timings["log_seconds"] / calls * 1e6 if calls else None
+        learn_s = (timings.get("rollout_s_total") or 0) + (timings.get("update_s_total") or 0)
+        values = timings.get("values_logged") or 0
+        result["values_per_s"] = values / learn_s if learn_s > 0 and values else None
+        if spec.mode == "disabled":
+            for key in ("wandb_init_s", "wandb_wait_s", "wandb_finish_s", "wandb_import_s"):
+                result[key] = None  # no W&B run: nothing to time
+        result["run_dir_bytes"] = dir_bytes(run_dir)
+        result["wandb_dir_bytes"] = dir_bytes(run_dir / "wandb")
+        result["steps"] = record.get("steps")
+        if record.get("steps"):
+            result["cpu_ms_per_1k_steps"] = result["cpu_s"] / record["steps"] * 1e6
+    if not args.keep_runs:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        log_path.unlink(missing_ok=True)
+    return result
+
+
+# --------------------------------------------------------------------------- the suite
+
+
+def budgets(args: argparse.Namespace) -> dict[str, int]:
+    rollout = ROLLOUT_STEPS_PER_ENV * args.n_envs
+    if args.quick:
+        return {"simple": 8 * rollout, "pybullet": 4 * rollout}
+    return {"simple": args.simple_rollouts * rollout, "pybullet": args.pybullet_rollouts * rollout}
+
+
+def plan(args: argparse.Namespace) -> list[RunSpec]:
+    steps = budgets(args)
+    rollout = ROLLOUT_STEPS_PER_ENV * args.n_envs
+    specs = []
+    for env in args.envs:
+        for profile in args.profiles:
+            for rep in range(args.reps):
+                for mode in args.modes:  # interleaved: A B C A B C ...
+                    specs.append(
+                        RunSpec(
+                            env,
+                            profile,
+                            mode,
+                            rep,
+                            steps[env],
+                            checkpoint_freq=2 * rollout if profile == "heavy" else None,
+                        )
+                    )
+    return specs
+
+
+def machine_description() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    versions = {}
+    from importlib import metadata
+
+    for name in ("wandb", "stable-baselines3", "torch", "pybullet", "gymnasium"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {
+        "cpu_model": model,
+        "nproc": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_bytes": _memory_total(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def _memory_total() -> int | None:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total
+    except ImportError:
+        return None
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def write_chart(table: dict[tuple[str, str], dict[str, Any]], path: Path, job: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (
+        ("steady_steps_per_s", "steady steps/s (median, min–max)"),
+        ("startup_s", "startup: process start → first env step (s)"),
+        ("wandb_finish_s", "finish the W&B run (s)"),
+        ("run_dir_bytes", "run dir on disk (MB)"),
+    )
+    blocks = sorted(table.items(), key=_block_order)
+    labels = [f"{env}\n{profile}" for (env, profile), _ in blocks]
+    colors = {"disabled": "#999999", "offline": "#1f77b4", "online": "#ff7f0e"}
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    width = 0.8 / len(MODES)
+    for axis, (key, title) in zip(axes.ravel(), panels, strict=True):
+        scale = 1e6 if key == "run_dir_bytes" else 1.0
+        for index, mode in enumerate(MODES):
+            xs, heights, low_err, high_err = [], [], [], []
+            for position, (_, block) in enumerate(blocks):
+                stats = block.get(mode, {}).get("stats", {}).get(key)
+                if stats is None:
+                    continue
+                median, low, high = (v / scale for v in stats)
+                xs.append(position + (index - 1) * width)
+                heights.append(median)
+                low_err.append(median - low)
+                high_err.append(high - median)
+            if xs:
+                axis.bar(
+                    xs,
+                    heights,
+                    width,
+                    yerr=[low_err, high_err],
+                    capsize=3,
+                    label=mode,
+                    color=colors[mode],
+                )
+        axis.set_xticks(range(len(labels)), labels)
+        axis.set_title(title, fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0][0].legend()
+    figure.suptitle(
+        f"rl-train: what W&B logging costs (medians of interleaved runs)\n{job}", fontsize=9
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_outputs(
+    runs: list[dict[str, Any]], meta: dict[str, Any], prefix: Path
+) -> tuple[str, list[Path]]:
+    table = summarize(runs)
+    lines = [
+        "# W&B logging modes: what they cost",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['nproc']} cores, "
+        f"{(meta['machine']['memory_bytes'] or 0) / 1e9:.0f} GB; "
+        f"{', '.join(f'{k} {v}' for k, v in meta['machine']['versions'].items())}  ",
+        f"Date: {meta['started']}; load average before {meta['load_before']}, "
+        f"after {meta['load_after']}  ",
+        f"Job: {meta['job']}  ",
+        "",
+        "Each cell: median (min–max) over the repetitions; ×r = ratio of the median to "
+        "disabled's. Startup = process start to the first env step; wandb.init = the call "
+        "itself (it runs in a thread while the env workers start); start-up blocked on W&B = "
+        "what the trainer waited for it after its envs were up; steps/s = steady state "
+        "(after the first rollout, updates included); finish = `run.finish()` (the upload "
+        "in online mode); bytes written = file writes of the process tree "
+        "(getrusage ru_oublock, includes pruned checkpoints); storage = the run dir at the "
+        f"end. Network: {BYTES_SENT_HOW}. Memory: {MEMORY_HOW}.",
+        "",
+        issue_shaped_table(table),
+        "Details (the same runs):",
+        "",
+        markdown_tables(table),
+        "Targets (issue 7):",
+        "",
+        *target_lines(table),
+        "",
+    ]
+    if meta.get("online_unavailable"):
+        lines.append(f"Online mode unavailable: {meta['online_unavailable']}")
+        lines.append("")
+    text = "\n".join(lines)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    paths = [prefix.with_suffix(s) for s in (".md", ".csv", ".json", ".png")]
+    paths[0].write_text(text)
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run if k not in keys]
+    with open(paths[1], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(runs)
+    paths[2].write_text(json.dumps({"meta": meta, "runs": runs}, indent=2) + "\n")
+    try:
+        write_chart(table, paths[3], meta["job"].split(";")[0])
+    except ImportError as exc:  # matplotlib missing: the numbers still stand
+        print(f"logging_modes: no chart ({exc})", file=sys.stderr)
+        paths.pop()
+    return text, paths
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/logging_modes.py",
+        description="Measure what disabled / offline / online W&B logging cost in rl-train: "
+        "the real CLI as subprocesses, modes interleaved, medians and ratios to disabled. "
+        "Writes benchmarks/results/logging_modes.{md,csv,json,png} and prints the table.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one repetition, short budgets (a few minutes); writes "
+        "logging_modes.quick.* unless --output-prefix is given",
+    )
+    parser.add_argument(
+        "--reps", type=int, default=None, help="repetitions per mode (default: 3, --quick: 1)"
+    )
+    parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=list(ENVS))
+    parser.add_argument("--profiles", nargs="+", choices=PROFILES, default=list(PROFILES))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--n-envs", type=int, default=16)
+    parser.add_argument(
+        "--vec-env", default="subproc", help="rl-train --vec-env (default: subproc)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--simple-rollouts",
+        type=int,
+        default=30,
+        help="budget of the simple env, in rollouts of n-envs x 64 steps (default: 30)",
+    )
+    parser.add_argument(
+        "--pybullet-rollouts",
+        type=int,
+        default=10,
+        help="budget of the PyBullet env, in rollouts (default: 10)",
+    )
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("WANDB_BASE_URL", ""),
+        help="W&B server for online mode (default: $WANDB_BASE_URL)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("WANDB_API_KEY", ""),
+        help="its API key (default: $WANDB_API_KEY)",
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        default=900.0,
+        help="seconds before a run is killed and counted as failed",
+    )
+    parser.add_argument(
+        "--output-prefix",
+        type=Path,
+        default=None,
+        help="where results go, without suffix (default: benchmarks/results/logging_modes)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where the runs are written (default: a temporary dir)",
+    )
+    parser.add_argument("--keep-runs", action="store_true", help="keep every run dir and log")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the discarded warm-up run (it fills the page cache)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="run nothing: rebuild the table, CSV and chart from a JSON this script wrote",
+    )
+    args = parser.parse_args(argv)
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    if args.output_prefix is None and args.from_json is not None:
+        args.output_prefix = args.from_json.with_suffix("")  # rewrite next to it
+    if args.output_prefix is None:
+        name = "logging_modes.quick" if args.quick else "logging_modes"
+        args.output_prefix = RESULTS_DIR / name
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _reexec_in_project_venv()
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        text, _ = write_outputs(saved["runs"], saved["meta"], args.output_prefix)
+        print(text)
+        return 0
+    child_env = dict(os.environ)
+    for key in ("WANDB_MODE", "WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_DIR"):
+        child_env.pop(key, None)
+    child_env["WANDB_SILENT"] = "true"
+    child_env["PYTHONPATH"] = str(REPO) + os.pathsep + child_env.get("PYTHONPATH", "")
+
+    proxy, online_env, online_unavailable = None, None, None
+    if "online" in args.modes:
+        online_unavailable = check_online(args.server_url, args.api_key)
+        if online_unavailable is None:
+            url = urllib.parse.urlsplit(args.server_url)
+            online_env = dict(child_env, WANDB_API_KEY=args.api_key)
+            if url.scheme == "http" and url.hostname:
+                proxy = CountingProxy(url.hostname, url.port or 80)
+                online_env["WANDB_BASE_URL"] = f"http://127.0.0.1:{proxy.port}"
+            else:
+                online_env["WANDB_BASE_URL"] = args.server_url
+        else:
+            print(f"online mode unavailable: {online_unavailable}", flush=True)
+
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rl-train-logging-modes-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    specs = plan(args)
+    meta = {
+        "command": shlex.join(["python", "benchmarks/logging_modes.py", *(argv or sys.argv[1:])]),
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "load_before": _load(),
+        "job": (
+            f"--n-envs {args.n_envs} --vec-env {args.vec_env} --seed {args.seed}; budgets "
+            + ", ".join(
+                f"{env} {steps:,} steps" for env, steps in budgets(args).items() if env in args.envs
+            )
+            + f"; {args.reps} repetition(s), modes interleaved; heavy profile: "
+            f"--checkpoint-freq {2 * ROLLOUT_STEPS_PER_ENV * args.n_envs}"
+        ),
+        "bytes_sent_how": BYTES_SENT_HOW,
+        "memory_how": MEMORY_HOW,
+        "server": args.server_url if "online" in args.modes else None,
+        "online_unavailable": online_unavailable,
+    }
+    runs: list[dict[str, Any]] = []
+    try:
+        if not args.no_warmup and specs:
+            warm = RunSpec(
+                specs[0].env, "default", "disabled", -1, 2 * ROLLOUT_STEPS_PER_ENV * args.n_envs
+            )
+            print("warm-up run (discarded) ...", flush=True)
+            run_one(warm, args, work_dir, child_env, None)
+        for index, spec in enumerate(specs, 1):
+            if spec.mode == "online" and online_env is None:
+                runs.append(
+                    {
+                        "env": spec.env,
+                        "profile": spec.profile,
+                        "mode": "online",
+                        "rep": spec.rep,
+                        "status": "unavailable",
+                        "reason": online_unavailable,
+                    }
+                )
+                continue
+            env = online_env if spec.mode == "online" else child_env
+            result = run_one(spec, args, work_dir, env, proxy if spec.mode == "online" else None)
+            runs.append(result)
+            rate = result.get("steady_steps_per_s")
+            print(
+                f"[{index}/{len(specs)}] {spec.name}: {result['status']}"
+                + (f", {rate:,.0f} steps/s" if rate else "")
+                + (f", startup {result['startup_s']:.1f} s" if result.get("startup_s") else "")
+                + (f" ({result['reason']})" if result.get("reason") else ""),
+                flush=True,
+            )
+            if (
+                spec.mode == "online"
+                and result["status"] == "failed"
+                and not any(r["mode"] == "online" and r["status"] == "ok" for r in runs)
+            ):
+                # The first online run failed: do not spend the others on a broken server.
+                online_env, online_unavailable = (
+                    None,
+                    f"first online run failed: {result['reason']}",
+                )
+                meta["online_unavailable"] = online_unavailable
+    finally:
+        if proxy is not None:
+            proxy.close()
+        if args.work_dir is None and not args.keep_runs:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    meta["load_after"] = _load()
+    meta["finished"] = datetime.now().isoformat(timespec="seconds")
+    text, paths = write_outputs(runs, meta, args.output_prefix)
+    print()
+    print(text)
+    print(
+        "wrote "
+        + ", ".join(str(p.relative_to(REPO) if p.is_relative_to(REPO) else p) for p in paths)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""PPO training throughput per vec-env backend, against the machine's physical limit.
+
+For each env (PyBullet reach, kinematic "simple" reach), backend (dummy, SB3 subproc, shm)
+and --n-envs, runs the real `rl-train` command in a fresh process and reads its own
+timings (run.json): steady-state training steps/s (rollouts + updates, after the first
+rollout), start-up (process start to the first env step) and the update share of the
+wall time; a sampler adds the peak memory (PSS, and RSS for reference) of the whole
+process tree. In the same run it measures the limit: usable cores x the env's
+single-core steps/s (one process stepping envs in a loop, nothing else), and reports
+each result as a share of it.
+
+    .venv/bin/python benchmarks/throughput.py            # full: n_envs 1..32, ~15 min
+    .venv/bin/python benchmarks/throughput.py --quick    # n_envs 1, 4, 16, short runs
+
+Writes benchmarks/results/throughput.{md,json,png}. Other load on the machine skews the
+absolute numbers; the ratios within one run are what to compare (the load average is
+recorded at the start and end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# Light imports only: this script's processes must not bring torch along.
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+ENVS = {"reach": "rltrain/PandaReach-v0", "simple": "rltrain/PandaReachSimple-v0"}
+BACKENDS = ("dummy", "subproc", "shm")
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("WANDB_MODE", None)
+    return env
+
+
+# -- the limit: one core stepping envs, nothing else ---------------------------------------
+
+
+def env_rate_in_this_process(env_id: str, seconds: float, n_envs: int = 8) -> float:
+    """Env steps/s of one process stepping `n_envs` envs round-robin (auto-reset)."""
+    import numpy as np
+
+    from rl_train.env_factory import EnvFactory
+
+    envs = [EnvFactory(env_id, 0, rank)() for rank in range(n_envs)]
+    actions = np.random.default_rng(0).uniform(-1, 1, (4096, *envs[0].action_space.shape))
+    actions = actions.astype(envs[0].action_space.dtype)
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 0.2:  # warm-up
+        for env in envs:
+            env.step(actions[steps % 4096])
+            steps += 1
+    steps, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for env in envs:
+            _, _, terminated, truncated, _ = env.step(actions[steps % 4096])
+            steps += 1
+            if terminated or truncated:
+                env.reset()
+    return steps / elapsed
+
+
+def single_core_rate(env_id: str, seconds: float) -> float:
+    command = [sys.executable, __file__, "--env-rate", env_id, "--seconds", str(seconds)]
+    done = subprocess.run(
+        command, env={**child_env(), **ONE_THREAD}, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+# -- one PPO run through the real command line ---------------------------------------------
+
+
+class TreeMemory:
+    """Peak summed PSS and RSS of a process and all its descendants, sampled."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak_pss = self.peak_rss = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        pss = rss = 0
+        for process in processes:
+            try:
+                info = process.memory_full_info()
+            except psutil.Error:
+                continue
+            pss += getattr(info, "pss", info.rss)
+            rss += info.rss
+        self.peak_pss = max(self.peak_pss, pss)
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_processes = max(self.peak_processes, len(processes))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def n_steps_per_env() -> int:
+    import yaml
+
+    table = yaml.safe_load((REPO / "rl_train" / "hyperparams" / "ppo.yml").read_text())
+    return int(table["default"].get("n_steps", 2048))
+
+
+def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
+    name = f"{env}-{backend}-{n_envs}"
+    command = [
+        sys.executable,
+        "-m",
+        "rl_train.cli",
+        "--env",
+        "reach",
+        *(["--use-simple-env"] if env == "simple" else []),
+        "--vec-env",
+        backend,
+        "--n-envs",
+        str(n_envs),
+        "--total-timesteps",
+        str(total),
+        "--checkpoint-freq",
+        "0",
+        "--wandb-mode",
+        "disabled",
+        "--output-dir",
+        str(workdir),
+        "--run-name",
+        name,
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    memory = TreeMemory(process.pid)
+    _, stderr = process.communicate(timeout=1800)
+    memory.stop()
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        return {"env": env, "backend": backend, "n_envs": n_envs, "error": stderr[-500:]}
+    timings = json.loads((workdir / name / "run.json").read_text())["timings"]
+    rollout, update = timings["rollout_s_total"], timings["update_s_total"]
+    return {
+        "env": env,
+        "backend": backend,
+        "n_envs": n_envs,
+        "total_timesteps": total,
+        "steps_per_s": timings["steady_steps_per_s"],
+        "startup_s": timings["startup_s"],
+        "update_share": update / (rollout + update) if rollout + update > 0 else None,
+        "peak_pss_mb": memory.peak_pss / 2**20,
+        "peak_rss_mb": memory.peak_rss / 2**20,
+        "processes": memory.peak_processes,
+        "wall_s": wall,
+    }
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def table(results: list[dict], limits: dict[str, dict]) -> str:
+    lines = [
+        "| env | backend | n_envs | PPO steps/s | of limit | update share | start-up s "
+        "| peak PSS MB | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results:
+        if "error" in row:
+            lines.append(
+                f"| {row['env']} | {row['backend']} | {row['n_envs']} | failed | | | | | |"
+            )
+            continue
+        limit = limits[row["env"]]["limit"]
+        rate = row["steps_per_s"] or 0.0
+        lines.append(
+            f"| {row['env']} | {row['backend']} | {row['n_envs']} | {rate:,.0f} "
+            f"| {rate / limit:.0%} | {row['update_share']:.0%} | {row['startup_s']:.1f} "
+            f"| {row['peak_pss_mb']:,.0f} | {row['peak_rss_mb']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def limits_text(limits: dict[str, dict], cores: int) -> str:
+    return "\n".join(
+        f"- {env} ({info['env_id']}): single-core {info['single_core']:,.0f} env steps/s "
+        f"(measured before {info['before']:,.0f}, after {info['after']:,.0f}) x {cores} "
+        f"cores = limit {info['limit']:,.0f} steps/s"
+        for env, info in limits.items()
+    )
+
+
+def plot(results: list[dict], limits: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(limits)
+    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.2), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for backend in BACKENDS:
+            rows = [
+                r for r in results if r["env"] == env and r["backend"] == backend and "error" not in r
+            ]
+            if rows:
+                ax.plot(
+                    [r["n_envs"] for r in rows],
+                    [r["steps_per_s"] for r in rows],
+                    marker="o",
+                    label=backend,
+                )
+        ax.axhline(limits[env]["limit"], color="black", linestyle="--", label="limit")
+        ax.axhline(0.85 * limits[env]["limit"], color="grey", linestyle=":", label="85% of limit")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("--n-envs")
+        ax.set_ylabel("PPO training steps/s")
+        ax.set_title(f"{env} ({limits[env]['env_id']})")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="n_envs 1, 4, 16; short runs")
+    parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=list(ENVS))
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--n-envs", nargs="+", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="steady-state per run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--env-rate", help=argparse.SUPPRESS)  # internal: measure one env
+    args = parser.parse_args(argv)
+
+    if args.env_rate:
+        print(env_rate_in_this_process(args.env_rate, args.seconds or 3.0))
+        return 0
+
+    n_envs_list = args.n_envs or ([1, 4, 16] if args.quick else [1, 2, 4, 8, 16, 32])
+    seconds = args.seconds or (4.0 if args.quick else 10.0)
+    rate_seconds = 2.0 if args.quick else 4.0
+    cores = usable_cores()
+    rollout_per_env = n_steps_per_env()
+    command = " ".join([Path(sys.executable).name, "benchmarks/throughput.py", *sys.argv[1:]])
+    print(f"{command}\nmachine: {cpu_model()}, {cores} usable cores (nproc {os.cpu_count()})")
+    load_start = os.getloadavg()
+    print(f"load average at start: {load_start[0]:.2f}", flush=True)
+
+    results: list[dict] = []
+    limits: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="rl-train-throughput-") as tmp:
+        for env in args.envs:
+            env_id = ENVS[env]
+            before = single_core_rate(env_id, rate_seconds)
+            print(f"{env}: single-core {before:,.0f} env steps/s", flush=True)
+            for backend in args.backends:
+                for n_envs in n_envs_list:
+                    parallel = 1 if backend == "dummy" else min(n_envs, cores)
+                    expected = 0.9 * before * parallel
+                    rollout = rollout_per_env * n_envs
+                    rollouts = max(4, math.ceil(expected * seconds / rollout) + 1)
+                    row = ppo_run(env, backend, n_envs, rollouts * rollout, Path(tmp))
+                    results.append(row)
+                    if "error" in row:
+                        print(f"  {backend:8s} {n_envs:3d} envs: FAILED {row['error']}")
+                    else:
+                        print(
+                            f"  {backend:8s} {n_envs:3d} envs: {row['steps_per_s']:8,.0f} "
+                            f"steps/s, start-up {row['startup_s']:.1f} s, "
+                            f"peak PSS {row['peak_pss_mb']:,.0f} MB",
+                            flush=True,
+                        )
+            after = single_core_rate(env_id, rate_seconds)
+            single = (before + after) / 2
+            limits[env] = {
+                "env_id": env_id,
+                "single_core": single,
+                "before": before,
+                "after": after,
+                "limit": single * cores,
+            }
+    load_end = os.getloadavg()
+
+    text = "\n".join(
+        [
+            f"Command: `{command}`",
+            f"Machine: {cpu_model()}, {cores} usable cores (nproc {os.cpu_count()}); "
+            f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end "
+            "(other work shared the machine when the load is above the core count).",
+            "",
+            limits_text(limits, cores),
+            "",
+            table(results, limits),
+        ]
+    )
+    print("\n" + text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "throughput.md").write_text(text + "\n")
+    (args.out / "throughput.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "cpu": cpu_model(),
+                "usable_cores": cores,
+                "load_average": {"start": load_start, "end": load_end},
+                "limits": limits,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+    plot(results, limits, args.out / "throughput.png")
+    print(f"\nwrote {args.out / 'throughput.md'}, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

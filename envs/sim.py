@@ -1,0 +1,134 @@
+"""A PyBullet client of our own (DIRECT mode), created inside the process that steps it.
+
+Each env owns one client: no shared global connection, so several envs can live in one
+worker process. The physics timestep and control period match panda-gym's 25 Hz control
+at a finer physics step (1/250 s <= 1/240 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def _quiet_c_output() -> Iterator[None]:
+    """PyBullet's C code prints a banner at import and `argv[0]=` per connection, once
+    per env: 16 envs would fill the user's terminal. Silence the C-level streams."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # what Python already wrote must not vanish with the C output
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+with _quiet_c_output():
+    import pybullet
+import pybullet_data  # noqa: E402
+from pybullet_utils.bullet_client import BulletClient  # noqa: E402
+
+PHYSICS_DT = 1.0 / 250.0
+SUBSTEPS = 10  # 10 x 1/250 s = 0.04 s: a 25 Hz control period
+# Bullet's default is 50 sequential-impulse iterations per physics step; with the joints
+# under position control 10 already converge (tests/test_envs.py checks that the arm
+# tracks its targets and can grasp), at less than half the cost of a physics step.
+SOLVER_ITERATIONS = 10
+
+
+class Sim:
+    def __init__(
+        self,
+        physics_dt: float = PHYSICS_DT,
+        substeps: int = SUBSTEPS,
+        solver_iterations: int = SOLVER_ITERATIONS,
+    ) -> None:
+        with _quiet_c_output():
+            self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.client.setTimeStep(physics_dt)
+        self.client.setPhysicsEngineParameter(numSolverIterations=solver_iterations)
+        self.client.setGravity(0, 0, -9.81)
+        self.physics_dt = physics_dt
+        self.substeps = substeps
+        self._saved_state: int | None = None
+
+    @property
+    def control_dt(self) -> float:
+        return self.physics_dt * self.substeps
+
+    def step(self) -> None:
+        step = self.client.stepSimulation  # one attribute lookup, not ten
+        for _ in range(self.substeps):
+            step()
+
+    def save_initial_state(self) -> None:
+        """Remember the freshly built world, so that every reset starts from it."""
+        self._saved_state = self.client.saveState()
+
+    def restore_initial_state(self) -> None:
+        # Restoring also clears Bullet's contact and solver caches left by the last
+        # episode: with it, a reset with a given seed replays exactly, whatever came before.
+        if self._saved_state is not None:
+            self.client.restoreState(stateId=self._saved_state)
+
+    def load_urdf(self, name: str, base_position, fixed: bool = True) -> int:
+        return self.client.loadURDF(
+            name,
+            basePosition=list(base_position),
+            useFixedBase=fixed,
+            flags=pybullet.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
+        )
+
+    def create_box(
+        self, half_extents, position, rgba=(0.9, 0.9, 0.9, 1.0), mass=0.0, friction=None
+    ) -> int:
+        collision = self.client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half_extents)
+        visual = self.client.createVisualShape(
+            pybullet.GEOM_BOX, halfExtents=half_extents, rgbaColor=list(rgba)
+        )
+        body = self.client.createMultiBody(mass, collision, visual, basePosition=list(position))
+        if friction is not None:
+            self.client.changeDynamics(body, -1, lateralFriction=friction)
+        return body
+
+    def create_marker(self, radius: float, rgba=(0.1, 0.9, 0.1, 0.4)) -> int:
+        """A sphere that is only seen (no collision): goals and targets."""
+        visual = self.client.createVisualShape(
+            pybullet.GEOM_SPHERE, radius=radius, rgbaColor=list(rgba)
+        )
+        return self.client.createMultiBody(0.0, -1, visual, basePosition=[0, 0, 0])
+
+    def move_marker(self, body: int, position) -> None:
+        self.client.resetBasePositionAndOrientation(body, list(position), [0, 0, 0, 1])
+
+    def render(self, width: int = 480, height: int = 360, target=(0.0, 0.0, 0.1)) -> np.ndarray:
+        """An RGB image from TinyRenderer: headless, no display needed."""
+        view = self.client.computeViewMatrixFromYawPitchRoll(
+            cameraTargetPosition=list(target), distance=1.2, yaw=45, pitch=-30, roll=0,
+            upAxisIndex=2,
+        )
+        projection = self.client.computeProjectionMatrixFOV(
+            fov=60, aspect=width / height, nearVal=0.1, farVal=10.0
+        )
+        _, _, rgba, _, _ = self.client.getCameraImage(
+            width, height, view, projection, renderer=pybullet.ER_TINY_RENDERER
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        except pybullet.error:
+            pass  # already disconnected

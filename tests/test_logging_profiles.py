@@ -1,0 +1,143 @@
+"""--log-profile heavy through the real CLI, and the logging-modes benchmark's pure parts.
+
+Speed goals live in benchmarks/logging_modes.py; nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, cli_env, only_run_dir, run_cli, wandb_files
+
+from rl_train import wandb_log
+
+BENCHMARK = REPO / "benchmarks" / "logging_modes.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("logging_modes", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["logging_modes"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def heavy_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("heavy")
+    done = run_cli(
+        [
+            "--n-envs",
+            "2",
+            "--vec-env",
+            "dummy",
+            "--total-timesteps",
+            "256",
+            "--log-profile",
+            "heavy",
+            "--wandb-mode",
+            "offline",
+            "--output-dir",
+            "runs",
+        ],
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    run_dir = only_run_dir(cwd / "runs")
+    (log_file,) = wandb_files(run_dir)
+    return run_dir, wandb_log.read_run(log_file)
+
+
+def test_heavy_profile_writes_episodes_and_histograms_to_tensorboard(heavy_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = heavy_run
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"histograms": 0})
+    events.Reload()
+    scalars, histograms = set(events.Tags()["scalars"]), set(events.Tags()["histograms"])
+    assert {"episode/return", "episode/length", "episode/count"} <= scalars
+    assert "rollout/ep_rew_mean" in scalars  # SB3's own keys still there
+    assert "episode/return_hist" in histograms
+    assert any(tag.startswith("params/") for tag in histograms)
+    assert any(tag.startswith("grads/") for tag in histograms)
+    # One row per step at which episodes ended: 50-step episodes, 2 envs in lockstep.
+    assert [e.step for e in events.Scalars("episode/return")] == [100, 200]
+
+
+def test_heavy_profile_writes_episodes_and_histograms_to_wandb(heavy_run):
+    _, log = heavy_run
+    keys = set().union(*log.history)
+    assert {"episode/return", "episode/length", "episode/success"} <= keys
+    params = {k[: -len("/_type")] for k in keys if k.startswith("params/") and k.endswith("/_type")}
+    grads = {k[: -len("/_type")] for k in keys if k.startswith("grads/") and k.endswith("/_type")}
+    assert params and grads
+    assert any(k.startswith("grad_norm/") for k in keys)
+    histogram_row = next(row for row in log.history if "episode/return_hist/_type" in row)
+    assert histogram_row["episode/return_hist/_type"] == "histogram"
+    assert len(histogram_row["episode/return_hist/bins"]) == 65  # 64 bins
+    steps = [row["_step"] for row in log.history]
+    assert steps == sorted(steps) and 100 in steps and 256 in steps
+
+
+def test_benchmark_help_runs():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--help"],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--quick" in done.stdout and "--server-url" in done.stdout
+
+
+def _run(mode: str, rate: float, startup: float, status: str = "ok") -> dict:
+    return {
+        "env": "simple",
+        "profile": "default",
+        "mode": mode,
+        "status": status,
+        "steady_steps_per_s": rate,
+        "startup_s": startup,
+    }
+
+
+def test_summary_gives_medians_ranges_and_ratios_to_disabled():
+    bench = _load_benchmark()
+    runs = [
+        _run("disabled", 1000, 10.0),
+        _run("offline", 990, 10.5),
+        _run("disabled", 1200, 12.0),
+        _run("offline", 960, 11.0),
+        _run("disabled", 800, 11.0),
+        _run("offline", 1000, 9.0),
+        {"env": "simple", "profile": "default", "mode": "online", "status": "unavailable",
+         "reason": "no server configured"},
+    ]  # fmt: skip
+    block = bench.summarize(runs)[("simple", "default")]
+    assert block["disabled"]["stats"]["steady_steps_per_s"] == (1000, 800, 1200)
+    assert block["offline"]["stats"]["steady_steps_per_s"] == (990, 960, 1000)
+    assert block["offline"]["ratios"]["steady_steps_per_s"] == pytest.approx(0.99)
+    assert block["offline"]["ratios"]["startup_s"] == pytest.approx(10.5 / 11.0)
+    assert block["disabled"]["ratios"]["steady_steps_per_s"] == pytest.approx(1.0)
+    assert block["online"]["runs"] == [] and block["online"]["unavailable"]
+
+    table = bench.markdown_tables(bench.summarize(runs))
+    offline_row = next(line for line in table.splitlines() if line.startswith("| offline"))
+    assert "990 (960–1,000) ×0.990" in offline_row
+    assert "| online | unavailable: no server configured |" in table
+    targets = "\n".join(bench.target_lines(bench.summarize(runs)))
+    assert "offline steps/s cost" in targets and "+1.0%" in targets and ": met" in targets
+
+
+def test_failed_runs_are_left_out_of_the_statistics():
+    bench = _load_benchmark()
+    runs = [_run("disabled", 1000, 10.0), _run("offline", 500, 10.0, status="failed")]
+    runs[1]["reason"] = "exit 1: boom"
+    block = bench.summarize(runs)[("simple", "default")]
+    assert block["offline"]["stats"]["steady_steps_per_s"] is None
+    assert "unavailable: exit 1: boom" in bench.markdown_tables(bench.summarize(runs))
