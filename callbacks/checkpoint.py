@@ -49,6 +49,27 @@ def save_checkpoint(
     return final
 
 
+PENDING_LOG_KEY = "pending_log"
+
+
+def pending_log_values(model: BaseAlgorithm) -> dict[str, float]:
+    """What the SB3 logger holds but has not written yet.
+
+    SB3 records an update's train/* values and writes them with the next rollout's row.
+    A checkpoint at a rollout start falls in between, so a resume would lose that row's
+    train/* values unless the checkpoint carries them (restore_pending_log)."""
+    values = {}
+    for key, value in model.logger.name_to_value.items():
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            values[key] = float(value)
+    return values
+
+
+def restore_pending_log(model: BaseAlgorithm, meta: dict[str, Any]) -> None:
+    for key, value in meta.get(PENDING_LOG_KEY, {}).items():
+        model.logger.record(key, value)
+
+
 class CheckpointCallback(BaseCallback):
     """Saves every `every_steps` env steps, at the start of a rollout.
 
@@ -93,7 +114,8 @@ class CheckpointCallback(BaseCallback):
         return True
 
     def save(self, step: int) -> Path:
-        path = save_checkpoint(self.model, self.root, step, self.meta(), self.keep)
+        meta = {**self.meta(), PENDING_LOG_KEY: pending_log_values(self.model)}
+        path = save_checkpoint(self.model, self.root, step, meta, self.keep)
         self.last_saved_step = step
         for listener in self.listeners:
             listener(path, step)

@@ -68,7 +68,8 @@ class WandbOutputFormat(KVWriter):
                 continue
             array = _array(value)
             if array is not None:
-                row[key] = self.tracker.histogram(array)
+                # The tracker's logging thread bins it; a copy, as training goes on.
+                row[key] = np.array(array, copy=True)
         if row:
             row["global_step"] = step
             self.tracker.log(row, step=step)
@@ -98,19 +99,22 @@ class WandbCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         if self.code_dir is not None:
-            self.save_tree(self.code_dir, "code")
+            # Uploaded when the run finishes: the snapshot is ~100 small files, and
+            # uploading them while training starts costs online runs steps/s (measured
+            # by benchmarks/logging_modes.py). Checkpoints still go up as they are made.
+            self.save_tree(self.code_dir, "code", policy="end")
 
     def _on_step(self) -> bool:
         return True
 
-    def save_tree(self, source_dir: Path, name_in_run: str) -> None:
+    def save_tree(self, source_dir: Path, name_in_run: str, policy: str = "now") -> None:
         files_dir = self.tracker.files_dir
         if files_dir is None:
             return
         for source in sorted(p for p in source_dir.rglob("*") if p.is_file()):
             target = files_dir / name_in_run / source.relative_to(source_dir)
             _link_or_copy(source, target)
-            self.tracker.save_file(target)
+            self.tracker.save_file(target, policy=policy)
 
     def save_checkpoint(self, checkpoint_dir: Path, step: int) -> None:
         self.save_tree(checkpoint_dir, f"checkpoints/{step}")

@@ -1,7 +1,10 @@
-"""Our gymnasium environments: Franka Panda tasks on PyBullet, and a kinematic Panda.
+"""Our gymnasium environments: Franka Panda and KUKA tasks on PyBullet, and a kinematic Panda.
 
 Importing this package only registers ids (entry points are strings), so it is cheap
 and pulls in neither pybullet nor torch: a worker imports pybullet when it builds an env.
+
+Every PyBullet id also takes the RobotTaskEnv keyword arguments, e.g.
+gym.make("rltrain/PandaPush-v0", obs_type="dict", reward_type="sparse") for HER.
 """
 
 from __future__ import annotations
@@ -11,11 +14,23 @@ import gymnasium as gym
 NAMESPACE = "rltrain"
 EPISODE_STEPS = 50
 
-# task name -> (PyBullet id, kinematic id or None)
+# task name -> (Panda PyBullet id, kinematic id or None)
 TASKS: dict[str, tuple[str, str | None]] = {
     "reach": (f"{NAMESPACE}/PandaReach-v0", f"{NAMESPACE}/PandaReachSimple-v0"),
+    "push": (f"{NAMESPACE}/PandaPush-v0", None),
+    "pick_and_place": (f"{NAMESPACE}/PandaPickAndPlace-v0", None),
 }
-ROBOTS = ("panda",)
+ROBOTS = ("panda", "kuka")
+# (robot, task) -> PyBullet id, for robots other than the Panda (whose ids are in TASKS)
+ROBOT_TASKS: dict[tuple[str, str], str] = {("kuka", "reach"): f"{NAMESPACE}/KukaReach-v0"}
+# id stem -> (robot, task); each gets -v0 (dense, ee control), Sparse-v0 and Joints-v0
+_PHYSICS_ENVS = {
+    "PandaReach": ("panda", "reach"),
+    "PandaPush": ("panda", "push"),
+    "PandaPickAndPlace": ("panda", "pick_and_place"),
+    "KukaReach": ("kuka", "reach"),
+}
+_VARIANTS = {"": {}, "Sparse": {"reward_type": "sparse"}, "Joints": {"control": "joints"}}
 
 
 def _register(env_id: str, entry_point: str, **kwargs) -> None:
@@ -23,12 +38,35 @@ def _register(env_id: str, entry_point: str, **kwargs) -> None:
         gym.register(env_id, entry_point=entry_point, max_episode_steps=EPISODE_STEPS, **kwargs)
 
 
-_register(f"{NAMESPACE}/PandaReach-v0", "envs.core:PandaReachEnv")
+for _stem, (_robot, _task) in _PHYSICS_ENVS.items():
+    for _suffix, _variant in _VARIANTS.items():
+        _register(
+            f"{NAMESPACE}/{_stem}{_suffix}-v0",
+            "envs.core:RobotTaskEnv",
+            kwargs={"robot": _robot, "task": _task, **_variant},
+        )
 _register(f"{NAMESPACE}/PandaReachSimple-v0", "envs.simple:SimpleReachEnv")
 
 
 def registered_ids() -> list[str]:
     return sorted(env_id for env_id in gym.registry if env_id.startswith(f"{NAMESPACE}/"))
+
+
+def _task_env_id(task: str, simple: bool, robot: str) -> str:
+    physics_id, simple_id = TASKS[task]
+    if simple:
+        if simple_id is None or robot != "panda":
+            raise ValueError(
+                f"task {task!r} has no kinematic version for --robot-type {robot}; "
+                "drop --use-simple-env"
+            )
+        return simple_id
+    if robot == "panda":
+        return physics_id
+    if (robot, task) not in ROBOT_TASKS:
+        have = sorted(t for r, t in ROBOT_TASKS if r == robot)
+        raise ValueError(f"--robot-type {robot} has no task {task!r}; it has: {', '.join(have)}")
+    return ROBOT_TASKS[(robot, task)]
 
 
 def resolve_env_id(env: str, simple: bool = False, robot: str = "panda") -> str:
@@ -39,10 +77,7 @@ def resolve_env_id(env: str, simple: bool = False, robot: str = "panda") -> str:
     if robot not in ROBOTS:
         raise ValueError(f"--robot-type {robot!r} is not supported; choose one of {ROBOTS}")
     if env in TASKS:
-        physics_id, simple_id = TASKS[env]
-        if simple and simple_id is None:
-            raise ValueError(f"task {env!r} has no kinematic version; drop --use-simple-env")
-        return simple_id if simple else physics_id
+        return _task_env_id(env, simple, robot)
     if env in gym.registry:
         return env
     if f"{NAMESPACE}/{env}" in gym.registry:

@@ -1,12 +1,20 @@
-"""Forward kinematics and Jacobian of the Franka Panda in numpy, batched over envs.
+"""Forward kinematics, Jacobian and IK step of the Franka Panda, for one env or a batch.
 
 Franka's published modified-DH parameters (Craig convention); the last frame is the
 grasp target between the fingertips, 0.105 m beyond the flange, as in panda.urdf.
-Everything works on a batch (n, 7) of joint angles so that one numpy call advances
-every env at once.
+
+One implementation serves both sizes: the chain is written on 3-vectors whose components
+are either Python floats (one env: no numpy call overhead, ~10x faster than tiny numpy
+arrays) or numpy arrays of shape (n,) (a batch: one vectorized operation per component).
+The twist angles are all 0 or +-90 degrees, so rotating about x is a signed swap of two
+columns and only the joint rotation needs arithmetic.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,34 +24,219 @@ DH_ALPHA = np.array([0.0, -np.pi / 2, np.pi / 2, np.pi / 2, -np.pi / 2, np.pi / 
 LOWER = np.array([-2.9671, -1.8326, -2.9671, -3.1416, -2.9671, -0.0873, -2.9671])
 UPPER = np.array([2.9671, 1.8326, 2.9671, 0.0, 2.9671, 3.8223, 2.9671])
 NEUTRAL = np.array([0.0, 0.41, 0.0, -1.85, 0.0, 2.26, 0.79])
-_COS_ALPHA = np.cos(DH_ALPHA)
-_SIN_ALPHA = np.sin(DH_ALPHA)
+DAMPING = 0.05
+# The DH parameters above, written into chain() joint by joint; the EE frame is d = 0.212.
+_EE_D = float(DH_D[7])
+_LOWER = LOWER.tolist()
+_UPPER = UPPER.tolist()
+
+Scalar = Any  # a float, or a numpy array (n,) for a batch
+Vector = tuple[Scalar, Scalar, Scalar]
 
 
+def chain(
+    cos: Sequence[Scalar], sin: Sequence[Scalar]
+) -> tuple[list[Vector], list[Vector], Vector]:
+    """Joint axes (7), joint origins (7) and the EE position, in the robot base frame.
+
+    Written out joint by joint (x, y, z: the current frame's axes; p: its origin) because
+    in CPython a loop over tuples costs twice the arithmetic. Modified DH per joint:
+    translate a along x, rotate alpha about x (a signed swap of y and z), translate d
+    along z, rotate theta about z. tests/test_envs.py checks it against PyBullet's FK.
+    """
+    c0, c1, c2, c3, c4, c5, c6 = cos
+    s0, s1, s2, s3, s4, s5, s6 = sin
+    # joint 1: rotation about the base z axis, 0.333 m up
+    x0, x1, x2 = c0, s0, 0.0
+    y0, y1, y2 = -s0, c0, 0.0
+    pz = 0.333
+    # joint 2: alpha -90 deg (y, z <- -z, y) at the same origin
+    z0, z1, z2 = y0, y1, 0.0
+    x0, x1, x2, y0, y1, y2 = c1 * x0, c1 * x1, -s1, -s1 * x0, -s1 * x1, -c1
+    a1 = (z0, z1, z2)
+    o1 = (0.0, 0.0, pz)
+    px, py = 0.0, 0.0
+    # joint 3: alpha +90 deg, a = 0.0, d = 0.316
+    y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
+    px, py, pz = px + 0.316 * z0, py + 0.316 * z1, pz + 0.316 * z2
+    x0, x1, x2, y0, y1, y2 = (
+        c2 * x0 + s2 * y0,
+        c2 * x1 + s2 * y1,
+        c2 * x2 + s2 * y2,
+        c2 * y0 - s2 * x0,
+        c2 * y1 - s2 * x1,
+        c2 * y2 - s2 * x2,
+    )
+    a2 = (z0, z1, z2)
+    o2 = (px, py, pz)
+    # joint 4: alpha +90 deg, a = 0.0825, d = 0.0
+    y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
+    px, py, pz = px + 0.0825 * x0, py + 0.0825 * x1, pz + 0.0825 * x2
+    x0, x1, x2, y0, y1, y2 = (
+        c3 * x0 + s3 * y0,
+        c3 * x1 + s3 * y1,
+        c3 * x2 + s3 * y2,
+        c3 * y0 - s3 * x0,
+        c3 * y1 - s3 * x1,
+        c3 * y2 - s3 * x2,
+    )
+    a3 = (z0, z1, z2)
+    o3 = (px, py, pz)
+    # joint 5: alpha -90 deg, a = -0.0825, d = 0.384
+    y0, y1, y2, z0, z1, z2 = -z0, -z1, -z2, y0, y1, y2
+    px, py, pz = px + -0.0825 * x0, py + -0.0825 * x1, pz + -0.0825 * x2
+    px, py, pz = px + 0.384 * z0, py + 0.384 * z1, pz + 0.384 * z2
+    x0, x1, x2, y0, y1, y2 = (
+        c4 * x0 + s4 * y0,
+        c4 * x1 + s4 * y1,
+        c4 * x2 + s4 * y2,
+        c4 * y0 - s4 * x0,
+        c4 * y1 - s4 * x1,
+        c4 * y2 - s4 * x2,
+    )
+    a4 = (z0, z1, z2)
+    o4 = (px, py, pz)
+    # joint 6: alpha +90 deg, a = 0.0, d = 0.0
+    y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
+    x0, x1, x2, y0, y1, y2 = (
+        c5 * x0 + s5 * y0,
+        c5 * x1 + s5 * y1,
+        c5 * x2 + s5 * y2,
+        c5 * y0 - s5 * x0,
+        c5 * y1 - s5 * x1,
+        c5 * y2 - s5 * x2,
+    )
+    a5 = (z0, z1, z2)
+    o5 = (px, py, pz)
+    # joint 7: alpha +90 deg, a = 0.088, d = 0.0
+    y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
+    px, py, pz = px + 0.088 * x0, py + 0.088 * x1, pz + 0.088 * x2
+    x0, x1, x2, y0, y1, y2 = (
+        c6 * x0 + s6 * y0,
+        c6 * x1 + s6 * y1,
+        c6 * x2 + s6 * y2,
+        c6 * y0 - s6 * x0,
+        c6 * y1 - s6 * x1,
+        c6 * y2 - s6 * x2,
+    )
+    a6 = (z0, z1, z2)
+    o6 = (px, py, pz)
+
+    ee = (px + _EE_D * z0, py + _EE_D * z1, pz + _EE_D * z2)
+    axes = [(0.0, 0.0, 1.0), a1, a2, a3, a4, a5, a6]
+    origins = [(0.0, 0.0, 0.333), o1, o2, o3, o4, o5, o6]
+    return axes, origins, ee
+
+
+def dls_step(
+    q: Sequence[Scalar],
+    axes: list[Vector],
+    origins: list[Vector],
+    ee: Vector,
+    target: Vector,
+    clip: Callable[[Scalar, float, float], Scalar],
+    damping: float = DAMPING,
+) -> list[Scalar]:
+    """One damped-least-squares step of the joints towards target; joint limits respected."""
+    columns = []
+    for (ax, ay, az), (ox, oy, oz) in zip(axes, origins, strict=True):
+        lx, ly, lz = ee[0] - ox, ee[1] - oy, ee[2] - oz
+        # a revolute joint moves the EE by axis x lever
+        columns.append((ay * lz - az * ly, az * lx - ax * lz, ax * ly - ay * lx))
+    a00 = a11 = a22 = damping * damping
+    a01 = a02 = a12 = 0.0
+    for jx, jy, jz in columns:
+        a00 = a00 + jx * jx
+        a11 = a11 + jy * jy
+        a22 = a22 + jz * jz
+        a01 = a01 + jx * jy
+        a02 = a02 + jx * jz
+        a12 = a12 + jy * jz
+    ex, ey, ez = target[0] - ee[0], target[1] - ee[1], target[2] - ee[2]
+    # (J J^T + damping^2 I)^-1 e by cofactors: symmetric positive definite 3 x 3
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    inverse_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
+    yx = (c00 * ex + c01 * ey + c02 * ez) * inverse_det
+    yy = (c01 * ex + c11 * ey + c12 * ez) * inverse_det
+    yz = (c02 * ex + c12 * ey + c22 * ez) * inverse_det
+    return [
+        clip(qi + jx * yx + jy * yy + jz * yz, lo, hi)
+        for qi, (jx, jy, jz), lo, hi in zip(q, columns, _LOWER, _UPPER, strict=True)
+    ]
+
+
+def _stack(vectors: list[Vector], n: int) -> np.ndarray:
+    """7 vectors of (n,) components (or floats) -> (3, 7, n); row copies beat np.stack."""
+    out = np.empty((3, len(vectors), n))
+    for i, (x, y, z) in enumerate(vectors):
+        out[0, i], out[1, i], out[2, i] = x, y, z
+    return out
+
+
+def dls_step_batch(
+    q: np.ndarray,
+    axes: list[Vector],
+    origins: list[Vector],
+    ee: Vector,
+    target: Vector,
+    damping: float = DAMPING,
+) -> np.ndarray:
+    """dls_step for a batch, q (7, n): the same sums on stacked (7, n) arrays, in ~50
+    numpy calls instead of ~200 (equal to dls_step up to rounding)."""
+    ax, ay, az = _stack(axes, q.shape[1])
+    ox, oy, oz = _stack(origins, q.shape[1])
+    lx, ly, lz = ee[0] - ox, ee[1] - oy, ee[2] - oz
+    jx, jy, jz = ay * lz - az * ly, az * lx - ax * lz, ax * ly - ay * lx
+    d2 = damping * damping
+    a00, a11, a22 = d2 + (jx * jx).sum(0), d2 + (jy * jy).sum(0), d2 + (jz * jz).sum(0)
+    a01, a02, a12 = (jx * jy).sum(0), (jx * jz).sum(0), (jy * jz).sum(0)
+    ex, ey, ez = target[0] - ee[0], target[1] - ee[1], target[2] - ee[2]
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    inverse_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
+    yx = (c00 * ex + c01 * ey + c02 * ez) * inverse_det
+    yy = (c01 * ex + c11 * ey + c12 * ez) * inverse_det
+    yz = (c02 * ex + c12 * ey + c22 * ez) * inverse_det
+    return np.clip(q + jx * yx + jy * yy + jz * yz, LOWER[:, None], UPPER[:, None])
+
+
+def clip_scalar(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value
+
+
+def clip_array(value: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.minimum(np.maximum(value, low), high)
+
+
+def chain_scalar(q: Sequence[float]) -> tuple[list[Vector], list[Vector], Vector]:
+    return chain([math.cos(v) for v in q], [math.sin(v) for v in q])
+
+
+def chain_batch(q: np.ndarray) -> tuple[list[Vector], list[Vector], Vector]:
+    """q: joint angles (7, n), one row per joint."""
+    return chain(list(np.cos(q)), list(np.sin(q)))
+
+
+# -- array API on (n, 7) batches ----------------------------------------------------------
 def frames(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Joint axes (n, 7, 3) and origins (n, 8, 3); origin 7 is the end effector."""
-    n = q.shape[0]
-    theta = np.concatenate([q, np.zeros((n, 1))], axis=1)
-    ct, st = np.cos(theta), np.sin(theta)
-    rotation = np.broadcast_to(np.eye(3), (n, 3, 3))
-    position = np.zeros((n, 3))
-    axes = np.empty((n, 7, 3))
-    origins = np.empty((n, 8, 3))
-    for i in range(8):
-        # Modified DH: translate a along x, rotate alpha about x, translate d along z,
-        # rotate theta about z.
-        ca, sa = _COS_ALPHA[i], _SIN_ALPHA[i]
-        local = np.empty((n, 3, 3))
-        local[:, 0, 0], local[:, 0, 1], local[:, 0, 2] = ct[:, i], -st[:, i], 0.0
-        local[:, 1, 0], local[:, 1, 1], local[:, 1, 2] = st[:, i] * ca, ct[:, i] * ca, -sa
-        local[:, 2, 0], local[:, 2, 1], local[:, 2, 2] = st[:, i] * sa, ct[:, i] * sa, ca
-        offset = np.array([DH_A[i], -sa * DH_D[i], ca * DH_D[i]])
-        position = position + rotation @ offset
-        rotation = rotation @ local
-        if i < 7:
-            axes[:, i] = rotation[:, :, 2]
-        origins[:, i] = position
-    return axes, origins
+    axes, origins, ee = chain_batch(np.asarray(q, dtype=np.float64).T)
+    n = len(q)
+    axes_array = np.stack([np.stack(np.broadcast_arrays(*v, np.zeros(n))[:3], -1) for v in axes])
+    points = [*origins, ee]
+    origins_array = np.stack(
+        [np.stack(np.broadcast_arrays(*v, np.zeros(n))[:3], -1) for v in points]
+    )
+    return axes_array.transpose(1, 0, 2), origins_array.transpose(1, 0, 2)
 
 
 def forward(q: np.ndarray) -> np.ndarray:
@@ -60,10 +253,9 @@ def jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return columns.transpose(0, 2, 1), ee
 
 
-def ik_step(q: np.ndarray, target: np.ndarray, damping: float = 0.05) -> np.ndarray:
+def ik_step(q: np.ndarray, target: np.ndarray, damping: float = DAMPING) -> np.ndarray:
     """One damped-least-squares step towards target (n, 3); joint limits respected."""
-    jac, ee = jacobian(q)
-    error = target - ee
-    jjt = jac @ jac.transpose(0, 2, 1) + (damping**2) * np.eye(3)
-    dq = (jac.transpose(0, 2, 1) @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
-    return np.clip(q + dq, LOWER, UPPER)
+    rows = np.asarray(q, dtype=np.float64).T
+    axes, origins, ee = chain_batch(rows)
+    goal = tuple(np.asarray(target, dtype=np.float64).T)
+    return np.stack(dls_step(list(rows), axes, origins, ee, goal, clip_array, damping), axis=1)

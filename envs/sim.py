@@ -58,11 +58,16 @@ class Sim:
             self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self.client.setTimeStep(physics_dt)
-        self.client.setPhysicsEngineParameter(numSolverIterations=solver_iterations)
+        # Sorted overlapping pairs: the solver visits contacts in the same order whatever
+        # the history, part of "same seed, same trajectory".
+        self.client.setPhysicsEngineParameter(
+            numSolverIterations=solver_iterations, deterministicOverlappingPairs=1
+        )
         self.client.setGravity(0, 0, -9.81)
         self.physics_dt = physics_dt
         self.substeps = substeps
         self._saved_state: int | None = None
+        self._free_bodies: list[int] = []  # bodies that move: objects to push or grasp
 
     @property
     def control_dt(self) -> float:
@@ -78,10 +83,21 @@ class Sim:
         self._saved_state = self.client.saveState()
 
     def restore_initial_state(self) -> None:
-        # Restoring also clears Bullet's contact and solver caches left by the last
-        # episode: with it, a reset with a given seed replays exactly, whatever came before.
-        if self._saved_state is not None:
-            self.client.restoreState(stateId=self._saved_state)
+        """Back to the world as built, with no memory of the last episode.
+
+        Bullet keeps contact manifolds (and their warm-start impulses) between a free body
+        and whatever it rests on, even across restoreState: a cube teleported to its new
+        start would inherit the last episode's contacts, and a reset with a given seed
+        would not replay exactly. Lifting free bodies away and running collision detection
+        drops those pairs; restoreState then puts everything back where it was built.
+        """
+        if self._saved_state is None:
+            return
+        for body in self._free_bodies:
+            self.client.resetBasePositionAndOrientation(body, [0.0, 0.0, 100.0], [0, 0, 0, 1])
+        if self._free_bodies:
+            self.client.performCollisionDetection()
+        self.client.restoreState(stateId=self._saved_state)
 
     def load_urdf(self, name: str, base_position, fixed: bool = True) -> int:
         return self.client.loadURDF(
@@ -101,6 +117,8 @@ class Sim:
         body = self.client.createMultiBody(mass, collision, visual, basePosition=list(position))
         if friction is not None:
             self.client.changeDynamics(body, -1, lateralFriction=friction)
+        if mass > 0:
+            self._free_bodies.append(body)
         return body
 
     def create_marker(self, radius: float, rgba=(0.1, 0.9, 0.1, 0.4)) -> int:
@@ -116,7 +134,11 @@ class Sim:
     def render(self, width: int = 480, height: int = 360, target=(0.0, 0.0, 0.1)) -> np.ndarray:
         """An RGB image from TinyRenderer: headless, no display needed."""
         view = self.client.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=list(target), distance=1.2, yaw=45, pitch=-30, roll=0,
+            cameraTargetPosition=list(target),
+            distance=1.2,
+            yaw=45,
+            pitch=-30,
+            roll=0,
             upAxisIndex=2,
         )
         projection = self.client.computeProjectionMatrixFOV(

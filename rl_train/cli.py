@@ -38,14 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     env = parser.add_argument_group("environment")
-    env.add_argument("--env", default="reach", help="task name (reach) or env id (default: reach)")
+    env.add_argument(
+        "--env",
+        default="reach",
+        help="task (reach, push, pick_and_place) or env id, e.g. PandaPushSparse-v0 "
+        "(default: reach)",
+    )
     env.add_argument(
         "--use-simple-env",
         "--use_simple_env",
         action="store_true",
         help="kinematic Panda (numpy, no physics engine) instead of PyBullet",
     )
-    env.add_argument("--robot-type", "--robot_type", default="panda", help="robot arm (panda)")
+    env.add_argument(
+        "--robot-type", "--robot_type", default="panda", help="robot arm: panda or kuka (reach)"
+    )
     env.add_argument(
         "--n-envs",
         "--n_envs",

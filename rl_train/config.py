@@ -23,6 +23,8 @@ LOG_PROFILES = ("default", "heavy")
 # Keys of a hyperparameter file that are ours rather than PPO(...) arguments.
 OWN_HYPERPARAM_KEYS = ("n_timesteps", "normalize", "policy", "n_envs")
 NORMALIZE_KEYS = ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "epsilon")
+# PPO arguments that may be a schedule, written rl-zoo style as "lin_<start value>".
+SCHEDULED_KEYS = ("learning_rate", "clip_range")
 
 
 def usable_cores() -> int:
@@ -129,6 +131,13 @@ def _file_hyperparams(path: Path, env_id: str) -> dict[str, Any]:
             f"valid keys are PPO arguments and {', '.join(OWN_HYPERPARAM_KEYS)} "
             f"(e.g. learning_rate, n_steps, batch_size)"
         )
+    for key in SCHEDULED_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and not re.fullmatch(r"lin_[0-9.eE+-]+", value):
+            raise UserError(
+                f"config file {path}: {key} {value!r} must be a number or lin_<number> "
+                "(a linear decay to 0)"
+            )
     normalize = data.get("normalize")
     if normalize not in (None, True, False) and not isinstance(normalize, dict):
         raise UserError(f"config file {path}: 'normalize' must be true, false or a mapping")

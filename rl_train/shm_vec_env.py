@@ -510,11 +510,12 @@ class ShmVecEnv(VecEnv):
         name = f"{wrapper_class.__module__}.{wrapper_class.__qualname__}"
         return self._per_env("is_wrapped", indices, name)
 
-    def worker_modules(self) -> list[list[str]]:
-        """sys.modules of every worker (for tests: workers never import torch or wandb)."""
+    def worker_state(self) -> list[dict[str, Any]]:
+        """Per worker: its sys.modules, thread-cap env vars and whether it ignores Ctrl-C
+        (for tests: workers never import torch or wandb)."""
         self._check_usable()
         for worker in range(self.n_workers):
-            self._send(worker, pickle.dumps(("modules",)))
+            self._send(worker, pickle.dumps(("introspect",)))
         replies = self._receive(range(self.n_workers))
         return [replies[worker] for worker in range(self.n_workers)]
 

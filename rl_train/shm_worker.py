@@ -263,8 +263,14 @@ class _Worker:
         elif name == "render":
             (locals_,) = args
             self.per_env(locals_, lambda env: env.render())
-        elif name == "modules":  # for tests: what this worker has imported
-            self.send_ok(sorted(sys.modules))
+        elif name == "introspect":  # for tests: imports, thread caps, Ctrl-C handling
+            self.send_ok(
+                {
+                    "modules": sorted(sys.modules),
+                    "thread_env": {var: os.environ.get(var) for var in THREAD_ENV_VARS},
+                    "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+                }
+            )
         elif name == "close":
             self.close_envs()
             self.send_ok()

@@ -15,14 +15,15 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from callbacks.checkpoint import CheckpointCallback, restore_rng_states
+from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restore_rng_states
 from callbacks.progress import ProgressCallback, format_duration
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
 from rl_train import checkpoint, code_snapshot, journal, run_record, tracking
-from rl_train.config import TrainConfig, write_config
+from rl_train.config import SCHEDULED_KEYS, TrainConfig, write_config
 from rl_train.errors import UserError
 from rl_train.vec import make_vec_env
 
@@ -111,12 +112,23 @@ def prepare_run_dir(config: TrainConfig) -> Path:
     return run_dir
 
 
+def as_schedule(value: float | str) -> float | LinearSchedule:
+    """`lin_0.001` (rl-zoo's spelling): decays linearly from 0.001 to 0 over the run.
+    SB3's own LinearSchedule pickles into model.zip, so a resume continues it exactly."""
+    if isinstance(value, str):
+        return LinearSchedule(float(value.removeprefix("lin_")), 0.0, 1.0)
+    return value
+
+
 def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
     kwargs = {
         k: v
         for k, v in config.hyperparams.items()
         if k not in ("n_timesteps", "normalize", "policy")
     }
+    for key in SCHEDULED_KEYS:
+        if key in kwargs:
+            kwargs[key] = as_schedule(kwargs[key])
     policy = config.hyperparams.get("policy", "MlpPolicy")
     rollout_size = kwargs.get("n_steps", 2048) * config.n_envs
     if kwargs.get("batch_size", 64) > rollout_size:
@@ -240,6 +252,8 @@ class Trainer:
             if self.resume_from.rng_path is not None:
                 restore_rng_states(self.resume_from.rng_path)
         self.model.set_logger(self._logger())
+        if self.resume_from is not None:
+            restore_pending_log(self.model, self.resume_from.meta)
 
     def replay_lost_rows(self) -> None:
         """Re-log the rows up to the checkpoint that earlier W&B folders never got."""

@@ -254,3 +254,44 @@ def test_synced_resumed_run_is_one_continuous_history(tmp_path, wandb_server):
     rows = server_get(wandb_server, f"/api/v2/runs/{run_id}/metrics?key=global_step")
     steps = [row["step"] for row in rows["metrics"]]
     assert sorted(steps) == list(range(ROLLOUT, 4096 + 1, ROLLOUT))
+
+
+def schedule_by_step(run_dir: Path) -> dict[int, tuple[float, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {
+        row["_step"]: (row["train/learning_rate"], row["train/clip_range"])
+        for row in rows
+        if "train/learning_rate" in row
+    }
+
+
+def test_resume_continues_schedules_where_they_stopped(tmp_path):
+    """A killed and resumed run decays learning rate and clip range exactly as an
+    uninterrupted one: SB3 would restart them unless the step count is restored."""
+    (tmp_path / "hp.yml").write_text("learning_rate: lin_0.001\nclip_range: lin_0.2\n")
+    common = ["--config", "hp.yml", "--vec-env", "dummy", "--wandb-mode", "disabled"]
+    straight = run_cli([*train_args("straight", 2048), *common], cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    killed = run_cli(
+        [*train_args("killed", 2048), *common],
+        cwd=tmp_path,
+        env=cli_env(RL_TRAIN_FAULT="checkpoint-write:2048"),
+    )
+    assert killed.returncode == -signal.SIGKILL
+    resumed = run_cli(["--resume", "runs/killed"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from step 1,024" in resumed.stdout
+    expected = schedule_by_step(tmp_path / "runs" / "straight")
+    # SB3 logs an update's values with the next rollout's row: steps 512 ... 2048.
+    assert sorted(expected) == list(range(2 * ROLLOUT, 2048 + 1, ROLLOUT))
+    assert schedule_by_step(tmp_path / "runs" / "killed") == expected
+    first_lr, last_lr = expected[2 * ROLLOUT][0], expected[2048][0]
+    assert first_lr > last_lr, "the schedule decays"
+
+
+def test_bad_schedule_in_config_is_one_line(tmp_path):
+    (tmp_path / "hp.yml").write_text("learning_rate: fast\n")
+    done = run_cli(["--config", "hp.yml", "--output-dir", "runs"], cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "learning_rate" in line and "lin_<number>" in line

@@ -1,7 +1,7 @@
 """The KUKA LBR iiwa 14 (kuka_iiwa/model.urdf from pybullet_data): a 7-joint arm, no gripper.
 
-Its last link frame sits at the flange; the tool point is 4.5 cm further out, where the
-link's geometry ends, so that a goal on the table is reachable without hitting it.
+Its last link frame sits at the flange; the tool point is 6.5 cm further out, 2 cm beyond
+where the link's geometry ends, so that the wrist never scrapes the table.
 """
 
 from __future__ import annotations
@@ -22,6 +22,6 @@ class Kuka(Arm):
     urdf = "kuka_iiwa/model.urdf"
     arm_joints = (0, 1, 2, 3, 4, 5, 6)
     ee_link = 6
-    tool_offset = 0.045
+    tool_offset = 0.065
     neutral = NEUTRAL
     forces = FORCES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from envs.sim import Sim
@@ -10,19 +12,35 @@ SUCCESS_DISTANCE = 0.05  # metres
 GOAL_LOW = np.array([-0.15, -0.15, 0.0])
 GOAL_HIGH = np.array([0.15, 0.15, 0.3])
 REWARD_TYPES = ("dense", "sparse")
+NO_TASK_STATE = np.zeros(0)
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1)
+    difference = np.asarray(a) - np.asarray(b)
+    return np.sqrt((difference * difference).sum(axis=-1))
+
+
+def check_reward_type(reward_type: str) -> None:
+    if reward_type not in REWARD_TYPES:
+        raise ValueError(f"reward_type {reward_type!r} must be one of {REWARD_TYPES}")
 
 
 class Reach:
+    """The task interface (RobotTaskEnv relies on exactly these members):
+
+    gripper        what the task needs of the gripper ("off", "closed", "action")
+    goal_size      length of the goal vector; goal is the current goal
+    reset(rng)     place goal (and objects) for a new episode
+    observe(robot_observation) -> (task state, achieved goal, extra step info)
+    is_success(achieved, desired), compute_reward(achieved, desired, info): batched
+    """
+
     name = "reach"
+    gripper = "off"
     goal_size = 3
 
     def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
-        if reward_type not in REWARD_TYPES:
-            raise ValueError(f"reward_type {reward_type!r} must be one of {REWARD_TYPES}")
+        check_reward_type(reward_type)
         self.sim = sim
         self.reward_type = reward_type
         self.goal = np.zeros(3)
@@ -32,16 +50,15 @@ class Reach:
         self.goal = np_random.uniform(GOAL_LOW, GOAL_HIGH)
         self.sim.move_marker(self.marker, self.goal)
 
-    def observation(self) -> np.ndarray:
-        return np.zeros(0)  # nothing but the goal: the robot part says where the hand is
-
-    def achieved_goal(self, robot_observation: np.ndarray) -> np.ndarray:
-        return robot_observation[:3]  # the end-effector position
+    def observe(self, robot_observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        # Nothing but the goal: the robot part says where the hand is, which is also
+        # the achieved goal.
+        return NO_TASK_STATE, robot_observation[:3], {}
 
     def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
         return distance(achieved, desired) < SUCCESS_DISTANCE
 
-    def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info=None) -> np.ndarray:
+    def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):
         d = distance(achieved, desired)
         if self.reward_type == "sparse":
             return -(d >= SUCCESS_DISTANCE).astype(np.float32)

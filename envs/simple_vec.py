@@ -1,0 +1,163 @@
+"""SimpleReachVecEnv: the kinematic Panda reach, natively vectorized as an SB3 VecEnv.
+
+Every env advances in one batched numpy step (the same kinematics as envs/simple.py, on
+arrays of shape (n,) instead of floats), instead of n Python env objects. It behaves as
+SB3's DummyVecEnv over n SimpleReachEnv with TimeLimit(50) would: auto-reset, with
+info["terminal_observation"], info["TimeLimit.truncated"] and info["is_success"].
+Env i starts as SimpleReachEnv().reset(seed=seed + i) does, and draws its later goals
+from its own generator, so each env replays the single env exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
+
+from envs import EPISODE_STEPS
+from envs import panda_kinematics as kinematics
+from envs.simple import _BASE_X, CONTROL_DT, EE_STEP
+from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE
+
+OBS_SIZE = 9
+# Goals are drawn GOAL_BATCH at a time from each env's generator: one call per env every
+# GOAL_BATCH episodes instead of one per episode (the same numbers, in the same order).
+GOAL_BATCH = 64
+
+
+class SimpleReachVecEnv(VecEnv):
+    def __init__(
+        self,
+        n_envs: int,
+        seed: int | None = None,
+        reward_type: str = "dense",
+        max_episode_steps: int = EPISODE_STEPS,
+    ) -> None:
+        if reward_type not in ("dense", "sparse"):
+            raise ValueError(f"reward_type {reward_type!r} must be one of ('dense', 'sparse')")
+        self.render_mode = None
+        observation_space = spaces.Box(-10.0, 10.0, shape=(OBS_SIZE,), dtype=np.float32)
+        action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+        super().__init__(n_envs, observation_space, action_space)
+        self.reward_type = reward_type
+        self.max_episode_steps = max_episode_steps
+        self._rngs = [
+            seeding.np_random(None if seed is None else seed + i)[0] for i in range(n_envs)
+        ]
+        self._goal_buffer = np.zeros((n_envs, GOAL_BATCH, 3))
+        self._goals_used = np.full(n_envs, GOAL_BATCH)  # all used: draw at the first reset
+        self.q = np.repeat(kinematics.NEUTRAL[:, None], n_envs, axis=1)  # (7, n)
+        self.ee = np.zeros((3, n_envs))  # world frame
+        self.velocity = np.zeros((3, n_envs))
+        self.goal = np.zeros((3, n_envs))
+        self.elapsed = np.zeros(n_envs, dtype=np.int64)
+        self._frames: tuple = ()
+        self._actions = np.zeros((n_envs, 3))
+        self._set_joints(self.q)
+
+    # -- state ---------------------------------------------------------------------------
+    def _set_joints(self, q: np.ndarray) -> None:
+        self.q = q
+        axes, origins, ee_base = kinematics.chain_batch(q)
+        self._frames = (axes, origins, ee_base)
+        self.ee = np.stack([ee_base[0] + _BASE_X, ee_base[1], ee_base[2]])
+
+    def _reset_envs(self, which: np.ndarray) -> None:
+        """Neutral pose and a new goal for the envs in `which` (indices)."""
+        if len(which) == 0:
+            return
+        q = self.q.copy()
+        q[:, which] = kinematics.NEUTRAL[:, None]
+        self._set_joints(q)
+        self.velocity[:, which] = 0.0
+        self.goal[:, which] = self._next_goals(which).T
+        self.elapsed[which] = 0
+
+    def _next_goals(self, which: np.ndarray) -> np.ndarray:
+        for i in which[self._goals_used[which] >= GOAL_BATCH].tolist():
+            self._goal_buffer[i] = self._rngs[i].uniform(GOAL_LOW, GOAL_HIGH, size=(GOAL_BATCH, 3))
+            self._goals_used[i] = 0
+        goals = self._goal_buffer[which, self._goals_used[which]]
+        self._goals_used[which] += 1
+        return goals
+
+    def _observations(self) -> np.ndarray:
+        return np.concatenate([self.ee, self.velocity, self.goal]).T.astype(np.float32)
+
+    # -- VecEnv ----------------------------------------------------------------------------
+    def reset(self) -> VecEnvObs:
+        for i, seed in enumerate(self._seeds):
+            if seed is not None:
+                self._rngs[i] = seeding.np_random(seed)[0]
+                self._goals_used[i] = GOAL_BATCH
+        self._reset_seeds()
+        self._reset_envs(np.arange(self.num_envs))
+        success = self._distance() < SUCCESS_DISTANCE
+        self.reset_infos = [{"is_success": s} for s in success.tolist()]
+        return self._observations()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 3)
+
+    def _distance(self) -> np.ndarray:
+        return np.sqrt(((self.ee - self.goal) ** 2).sum(axis=0))
+
+    def _advance(self) -> None:
+        action = np.clip(self._actions.T, -1.0, 1.0)
+        axes, origins, ee_base = self._frames
+        target = (
+            ee_base[0] + EE_STEP * action[0],
+            ee_base[1] + EE_STEP * action[1],
+            np.maximum(0.0, ee_base[2] + EE_STEP * action[2]),
+        )
+        q = kinematics.dls_step_batch(self.q, axes, origins, ee_base, target)
+        before = self.ee
+        self._set_joints(q)
+        self.velocity = (self.ee - before) / CONTROL_DT
+
+    def step_wait(self) -> VecEnvStepReturn:
+        self._advance()
+        self.elapsed += 1
+        distance = self._distance()
+        success = distance < SUCCESS_DISTANCE
+        if self.reward_type == "sparse":
+            rewards = -(~success).astype(np.float32)
+        else:
+            rewards = (-distance).astype(np.float32)
+        observations = self._observations()
+        infos: list[dict[str, Any]] = [{"is_success": s} for s in success.tolist()]
+        dones = self.elapsed >= self.max_episode_steps
+        if dones.any():
+            finished = np.flatnonzero(dones)
+            for i in finished.tolist():
+                infos[i]["terminal_observation"] = observations[i].copy()
+                infos[i]["TimeLimit.truncated"] = True
+            self._reset_envs(finished)
+            observations[finished] = self._observations()[finished]
+        return observations, rewards, dones, infos
+
+    def close(self) -> None:
+        pass
+
+    # -- attribute access, as SB3 asks of any VecEnv -----------------------------------------
+    def _indices(self, indices: None | int | Sequence[int]) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
+        method = getattr(self, method_name)
+        return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices=None) -> list[bool]:
+        return [False] * len(self._indices(indices))
