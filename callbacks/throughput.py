@@ -21,6 +21,10 @@ class ThroughputCallback(BaseCallback):
         self.steady_start_step = 0
         self.steady_end: float | None = None
         self.steady_end_step = 0
+        # CPU seconds of this process (all its threads) over the same span: unlike
+        # steps/s, barely moved by other load on the machine (benchmarks/logging_modes.py).
+        self.steady_cpu_started = 0.0
+        self.steady_cpu_end = 0.0
 
     def _on_rollout_start(self) -> None:
         now = time.perf_counter()
@@ -37,9 +41,12 @@ class ThroughputCallback(BaseCallback):
         self.total_rollout_s += rollout_s
         self.rollout_ended = now
         steps = self.num_timesteps - self.rollout_start_step
+        cpu = time.process_time()
         if self.steady_started is None:  # steady state: everything after the first rollout
             self.steady_started, self.steady_start_step = now, self.num_timesteps
+            self.steady_cpu_started = cpu
         self.steady_end, self.steady_end_step = now, self.num_timesteps
+        self.steady_cpu_end = cpu
         self.logger.record("time/rollout_s", rollout_s)
         if rollout_s > 0:
             self.logger.record("time/env_steps_per_s", steps / rollout_s)
@@ -57,10 +64,17 @@ class ThroughputCallback(BaseCallback):
         steps = self.steady_end_step - self.steady_start_step
         return steps / elapsed if elapsed > 0 and steps > 0 else None
 
+    def steady_cpu_ms_per_1k_steps(self) -> float | None:
+        steps = self.steady_end_step - self.steady_start_step
+        if steps <= 0:
+            return None
+        return (self.steady_cpu_end - self.steady_cpu_started) / steps * 1e6
+
     def timings(self) -> dict[str, float | None]:
         return {
             "startup_s": self.startup_s,
             "steady_steps_per_s": self.steady_steps_per_s(),
+            "steady_main_cpu_ms_per_1k_steps": self.steady_cpu_ms_per_1k_steps(),
             "rollout_s_total": self.total_rollout_s,
             "update_s_total": self.total_update_s,
         }

@@ -67,7 +67,7 @@ class RobotTaskEnv(gym.Env):
         task_cls = _load("task", TASK_CLASSES, task)
         self.render_mode = render_mode
         self.obs_type = obs_type
-        self.sim = Sim()
+        self.sim = Sim(visuals=render_mode is not None)
         self._add_scene()
         self.robot = robot_cls(self.sim, control=control, gripper=task_cls.gripper)
         self.task = task_cls(self.sim, reward_type=reward_type)

@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--vec-env",
         "--vec_env",
         choices=VEC_ENVS,
-        default="shm",
+        default=None,
         help="shm: several envs per worker over shared memory; subproc: SB3, one process per "
-        "env; dummy: all in this process (default: shm)",
+        "env; dummy: all in this process; native: the kinematic reach batched in numpy "
+        "(default: native with --use-simple-env, else shm)",
     )
 
     run = parser.add_argument_group("training")
@@ -169,7 +170,7 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]
 
 def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None]:
     """Parse train flags into a config, the set of flags typed, and --resume."""
-    from rl_train.config import wandb_mode_from_env
+    from rl_train.config import default_vec_env, wandb_mode_from_env
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -180,7 +181,7 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         robot_type=args.robot_type,
         n_envs=args.n_envs or 16,
         n_workers=args.n_workers,
-        vec_env=args.vec_env,
+        vec_env=args.vec_env or default_vec_env(args.use_simple_env),
         total_timesteps=args.total_timesteps,
         seed=args.seed,
         config_file=args.config_file,

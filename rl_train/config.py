@@ -18,7 +18,8 @@ import yaml
 from rl_train.errors import UserError
 
 WANDB_MODES = ("offline", "online", "disabled")
-VEC_ENVS = ("shm", "subproc", "dummy")
+VEC_ENVS = ("shm", "subproc", "dummy", "native")
+NATIVE_ENV_IDS = ("rltrain/PandaReachSimple-v0",)  # envs with a batched numpy VecEnv
 LOG_PROFILES = ("default", "heavy")
 # Keys of a hyperparameter file that are ours rather than PPO(...) arguments.
 OWN_HYPERPARAM_KEYS = ("n_timesteps", "normalize", "policy", "n_envs")
@@ -53,7 +54,7 @@ class TrainConfig:
     output_dir: str = "runs"
     checkpoint_freq: int = 10_000
     keep_checkpoints: int = 3
-    vec_env: str = "shm"  # measured fastest: benchmarks/throughput.py
+    vec_env: str = "shm"  # measured fastest: benchmarks/throughput.py (see default_vec_env)
     config_file: str | None = None
     resume: str | None = None
     log_profile: str = "default"  # heavy: per-episode metrics, histograms (benchmarks)
@@ -70,6 +71,12 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default_vec_env(use_simple_env: bool) -> str:
+    """The kinematic reach steps all its envs in one numpy call in this process (no
+    workers at all); PyBullet envs run in shared-memory workers, one per core."""
+    return "native" if use_simple_env else "shm"
 
 
 def wandb_mode_from_env(flag_value: str | None) -> str:
@@ -219,6 +226,11 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         raise UserError(f"--wandb-mode must be one of {', '.join(WANDB_MODES)}")
     if config.vec_env not in VEC_ENVS:
         raise UserError(f"--vec-env must be one of {', '.join(VEC_ENVS)}")
+    if config.vec_env == "native" and config.env_id not in NATIVE_ENV_IDS:
+        raise UserError(
+            f"--vec-env native exists only for the kinematic reach (--use-simple-env), "
+            f"not {config.env_id}; use --vec-env shm"
+        )
     if not config.run_name:
         config.run_name = _default_run_name(config.env_id, config.seed)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.run_name):

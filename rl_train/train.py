@@ -25,6 +25,7 @@ from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
 from rl_train import checkpoint, code_snapshot, journal, run_record, tracking
 from rl_train.config import SCHEDULED_KEYS, TrainConfig, write_config
 from rl_train.errors import UserError
+from rl_train.shm_vec_env import EnvWorkerError
 from rl_train.vec import make_vec_env
 
 EXIT_CODES = {"finished": 0, "crashed": 1, signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -353,11 +354,9 @@ class Trainer:
             except WORKER_DEATH as exc:
                 self.workers_broken = True
                 message = dead_worker_message(self.venv, exc)
-            except RuntimeError as exc:
-                if type(exc).__name__ != "EnvWorkerError":
-                    raise
+            except EnvWorkerError as exc:
                 self.workers_broken = True
-                message = str(exc)
+                message = f"{exc}; the last good state is checkpointed"
             finally:
                 success = self._wrap_up(state)
             exit_code = self._exit_code(state)

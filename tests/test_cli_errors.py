@@ -23,6 +23,7 @@ def one_error_line(done) -> str:
         (["--total-timesteps", "-5"], "--total-timesteps"),
         (["--wandb-mode", "cloud"], "--wandb-mode"),
         (["--vec-env", "threads"], "--vec-env"),
+        (["--vec-env", "native"], "--use-simple-env"),  # native is the kinematic env's only
         (["--config", "missing.yml"], "missing.yml"),
         (["--run-name", "a/b"], "--run-name"),
     ],

@@ -143,6 +143,19 @@ def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
 
 
+def test_simple_env_defaults_to_the_batched_numpy_vec_env(tmp_path):
+    done = run_cli(
+        ["--use-simple-env", "--n-envs", "8", "--total-timesteps", "1024", "--output-dir", "runs"],
+        cwd=tmp_path,
+        env=cli_env(WANDB_MODE="disabled"),
+    )
+    assert done.returncode == 0, done.stderr
+    run_dir = only_run_dir(tmp_path / "runs")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["vec_env"] == "native" and config["n_envs"] == 8
+    assert json.loads((run_dir / "run.json").read_text())["steps"] == 1024
+
+
 def test_wandb_mode_env_var_applies_when_flag_absent(tmp_path):
     done = run_cli(
         ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "128", "--output-dir", "runs"],
