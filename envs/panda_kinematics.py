@@ -34,6 +34,18 @@ Scalar = Any  # a float, or a numpy array (n,) for a batch
 Vector = tuple[Scalar, Scalar, Scalar]
 
 
+def _spin(c: float, s: float, x0, x1, x2, y0, y1, y2) -> tuple[float, ...]:
+    """Rotate a frame's x and y axes by the joint angle (cos c, sin s) about its z axis."""
+    return (
+        c * x0 + s * y0,
+        c * x1 + s * y1,
+        c * x2 + s * y2,
+        c * y0 - s * x0,
+        c * y1 - s * x1,
+        c * y2 - s * x2,
+    )
+
+
 def chain(
     cos: Sequence[Scalar], sin: Sequence[Scalar]
 ) -> tuple[list[Vector], list[Vector], Vector]:
@@ -59,66 +71,31 @@ def chain(
     # joint 3: alpha +90 deg, a = 0.0, d = 0.316
     y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
     px, py, pz = px + 0.316 * z0, py + 0.316 * z1, pz + 0.316 * z2
-    x0, x1, x2, y0, y1, y2 = (
-        c2 * x0 + s2 * y0,
-        c2 * x1 + s2 * y1,
-        c2 * x2 + s2 * y2,
-        c2 * y0 - s2 * x0,
-        c2 * y1 - s2 * x1,
-        c2 * y2 - s2 * x2,
-    )
+    x0, x1, x2, y0, y1, y2 = _spin(c2, s2, x0, x1, x2, y0, y1, y2)
     a2 = (z0, z1, z2)
     o2 = (px, py, pz)
     # joint 4: alpha +90 deg, a = 0.0825, d = 0.0
     y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
     px, py, pz = px + 0.0825 * x0, py + 0.0825 * x1, pz + 0.0825 * x2
-    x0, x1, x2, y0, y1, y2 = (
-        c3 * x0 + s3 * y0,
-        c3 * x1 + s3 * y1,
-        c3 * x2 + s3 * y2,
-        c3 * y0 - s3 * x0,
-        c3 * y1 - s3 * x1,
-        c3 * y2 - s3 * x2,
-    )
+    x0, x1, x2, y0, y1, y2 = _spin(c3, s3, x0, x1, x2, y0, y1, y2)
     a3 = (z0, z1, z2)
     o3 = (px, py, pz)
     # joint 5: alpha -90 deg, a = -0.0825, d = 0.384
     y0, y1, y2, z0, z1, z2 = -z0, -z1, -z2, y0, y1, y2
     px, py, pz = px + -0.0825 * x0, py + -0.0825 * x1, pz + -0.0825 * x2
     px, py, pz = px + 0.384 * z0, py + 0.384 * z1, pz + 0.384 * z2
-    x0, x1, x2, y0, y1, y2 = (
-        c4 * x0 + s4 * y0,
-        c4 * x1 + s4 * y1,
-        c4 * x2 + s4 * y2,
-        c4 * y0 - s4 * x0,
-        c4 * y1 - s4 * x1,
-        c4 * y2 - s4 * x2,
-    )
+    x0, x1, x2, y0, y1, y2 = _spin(c4, s4, x0, x1, x2, y0, y1, y2)
     a4 = (z0, z1, z2)
     o4 = (px, py, pz)
     # joint 6: alpha +90 deg, a = 0.0, d = 0.0
     y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
-    x0, x1, x2, y0, y1, y2 = (
-        c5 * x0 + s5 * y0,
-        c5 * x1 + s5 * y1,
-        c5 * x2 + s5 * y2,
-        c5 * y0 - s5 * x0,
-        c5 * y1 - s5 * x1,
-        c5 * y2 - s5 * x2,
-    )
+    x0, x1, x2, y0, y1, y2 = _spin(c5, s5, x0, x1, x2, y0, y1, y2)
     a5 = (z0, z1, z2)
     o5 = (px, py, pz)
     # joint 7: alpha +90 deg, a = 0.088, d = 0.0
     y0, y1, y2, z0, z1, z2 = z0, z1, z2, -y0, -y1, -y2
     px, py, pz = px + 0.088 * x0, py + 0.088 * x1, pz + 0.088 * x2
-    x0, x1, x2, y0, y1, y2 = (
-        c6 * x0 + s6 * y0,
-        c6 * x1 + s6 * y1,
-        c6 * x2 + s6 * y2,
-        c6 * y0 - s6 * x0,
-        c6 * y1 - s6 * x1,
-        c6 * y2 - s6 * x2,
-    )
+    x0, x1, x2, y0, y1, y2 = _spin(c6, s6, x0, x1, x2, y0, y1, y2)
     a6 = (z0, z1, z2)
     o6 = (px, py, pz)
 
