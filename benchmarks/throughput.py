@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 ENVS = {"reach": "rltrain/PandaReach-v0", "simple": "rltrain/PandaReachSimple-v0"}
-BACKENDS = ("dummy", "subproc", "shm")
+BACKENDS = ("dummy", "subproc", "shm", "native")  # native: the simple env only
 PROGRESS = re.compile(r"\s*\d+% ([\d,]+)/[\d,]+ steps")
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
@@ -340,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             before = single_core_rate(env_id, rate_seconds)
             print(f"{env}: single-core {before:,.0f} env steps/s", flush=True)
             for backend in args.backends:
+                if backend == "native" and env != "simple":
+                    continue  # only the kinematic reach has a batched numpy VecEnv
                 for n_envs in n_envs_list:
-                    parallel = 1 if backend == "dummy" else min(n_envs, cores)
+                    parallel = 1 if backend in ("dummy", "native") else min(n_envs, cores)
                     # the learner's per-step work caps cheap envs near 1,500 vector steps/s
                     expected = min(0.9 * before * parallel, 1500 * n_envs)
                     rollout = rollout_per_env * n_envs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import signal
 import sys
@@ -255,6 +256,11 @@ class Trainer:
         self.model.set_logger(self._logger())
         if self.resume_from is not None:
             restore_pending_log(self.model, self.resume_from.meta)
+        # Everything built so far (torch, SB3, wandb's modules) lives for the whole run;
+        # freezing it keeps Python's full garbage collections, triggered by the training
+        # loop's temporaries, from walking those objects again and again.
+        gc.collect()
+        gc.freeze()
 
     def replay_lost_rows(self) -> None:
         """Re-log the rows up to the checkpoint that earlier W&B folders never got."""
