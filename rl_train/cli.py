@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from rl_train.config import LOG_PROFILES, VEC_ENVS, WANDB_MODES, TrainConfig
@@ -197,6 +199,16 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
     return config, explicit, args.resume
 
 
+def exit_at_once_on_signals(exit_code: int) -> int:
+    """The run is saved and summarised; what is left is interpreter shutdown (wandb's
+    service, worker pools), during which Python restores the default handlers. A late
+    Ctrl-C or SIGTERM there would kill us by signal and hide the run's own exit status:
+    end at once with that status instead."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: os._exit(exit_code))
+    return exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -214,15 +226,31 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.train import resume_training
 
             config, checkpoint = resume_plan(resume, config, explicit)
-            return resume_training(config, checkpoint).exit_code
+            return exit_at_once_on_signals(resume_training(config, checkpoint).exit_code)
         resolve(config, cli_n_envs_given="n_envs" in explicit)
         from rl_train.train import train  # torch loads only once the flags are valid
 
-        return train(config).exit_code
+        return exit_at_once_on_signals(train(config).exit_code)
     except UserError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)
         return exc.exit_code
 
 
+def entry_point() -> None:
+    """The `rl-train` command: main(), then leave without Python's own shutdown.
+
+    By now the run is saved, closed and summarised. CPython's shutdown resets the signal
+    handlers to the defaults and then tears modules down (torch, wandb) for a noticeable
+    time: a Ctrl-C or SIGTERM in that window (a user pressing twice) would kill the
+    process by signal and hide the run's exit status, which scripts rely on.
+    """
+    code = main()
+    if "wandb" in sys.modules:
+        sys.modules["wandb"].teardown()  # stop wandb's service process cleanly
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

@@ -42,12 +42,12 @@ def wait_for_checkpoint(run_dir: Path, at_least: int, process: subprocess.Popen)
     raise AssertionError(f"no checkpoint >= {at_least} in time")
 
 
-def train_args(run_name: str, total: int, *extra: str) -> list[str]:
+def train_args(run_name: str, total: int, *extra: str, vec_env: str = "shm") -> list[str]:
     return [
         "--n-envs",
         "4",
         "--vec-env",
-        "subproc",
+        vec_env,
         "--total-timesteps",
         str(total),
         "--checkpoint-freq",
@@ -116,12 +116,16 @@ def test_signal_stops_saves_and_resume_finishes_exactly(tmp_path, signum, exit_c
     assert all_checkpoints_valid(run_dir)[-1] == target
 
 
-def test_second_ctrl_c_aborts_at_once(tmp_path):
+@pytest.mark.parametrize("vec_env", ["shm", "subproc"])
+@pytest.mark.parametrize("gap_s", [0.05, 0.3])
+def test_second_ctrl_c_aborts_at_once(tmp_path, vec_env, gap_s):
+    """Whenever the second Ctrl-C lands (during training, saving or shutdown), the
+    process ends promptly with 130 and the checkpoints stay valid."""
     run_dir = tmp_path / "runs" / "abort"
-    process = start_cli(train_args("abort", 40_960), tmp_path)
+    process = start_cli(train_args("abort", 40_960, vec_env=vec_env), tmp_path)
     wait_for_checkpoint(run_dir, 1024, process)
     os.killpg(process.pid, signal.SIGINT)
-    time.sleep(0.05)
+    time.sleep(gap_s)
     os.killpg(process.pid, signal.SIGINT)
     started = time.monotonic()
     process.communicate(timeout=60)
