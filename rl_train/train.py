@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from rl_train.errors import UserError
 from rl_train.shm_vec_env import EnvWorkerError
 from rl_train.vec import make_vec_env
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 EXIT_CODES = {"finished": 0, "crashed": 1, signal.SIGINT: 130, signal.SIGTERM: 143}
 EVAL_EPISODES = 50
 # What a dead worker looks like from SB3's SubprocVecEnv (our shm backend raises its own).
@@ -206,6 +209,7 @@ class Trainer:
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
         self.workers_broken = False
+        self.disk_full: OSError | None = None
         self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
         if resume_from is not None:
             self.record.steps = self.record.session_start_step = resume_from.step
@@ -363,9 +367,15 @@ class Trainer:
             except EnvWorkerError as exc:
                 self.workers_broken = True
                 message = f"{exc}; the last good state is checkpointed"
+            except OSError as exc:
+                if exc.errno not in DISK_FULL_ERRNOS:
+                    raise
+                self.disk_full = exc
             finally:
-                success = self._wrap_up(state)
+                success, state = self._wrap_up(state)
             exit_code = self._exit_code(state)
+            if self.disk_full is not None:
+                message = self._disk_full_message(self.disk_full)
             if message:
                 print(f"rl-train: error: {message}", file=sys.stderr)
             self._print_summary(state, success)
@@ -378,29 +388,55 @@ class Trainer:
             return 130
         return EXIT_CODES.get(state, 1)
 
-    def _wrap_up(self, state: str) -> float | None:
+    def _disk_full_message(self, exc: OSError) -> str:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return (
+            f"the disk is full ({exc.strerror}{where}); the last complete checkpoint is kept: "
+            f"free space (e.g. `rl-train runs clean`) and continue with "
+            f"`rl-train --resume {self.run_dir}`"
+        )
+
+    def _writing(self, write: Callable[[], Any]) -> None:
+        """Run a write of the wrap-up; once the disk is full, later writes may fail too,
+        and must not hide the first error or stop the rest of the wrap-up."""
+        try:
+            write()
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            self.disk_full = self.disk_full or exc
+
+    def _wrap_up(self, state: str) -> tuple[float | None, str]:
+        """Save, evaluate, close and record; returns the success rate and the final state."""
         success = None
-        if state != "aborted" and self.model is not None:
-            self._save_final(state)
-            if state == "finished" and self.venv is not None:
+        if state != "aborted" and self.model is not None and self.disk_full is None:
+            self._writing(lambda: self._save_final(state))
+        if state == "finished" and self.disk_full is None and self.model is not None:
+            if self.venv is not None:
                 success = evaluate_success(self.model, self.venv, EVAL_EPISODES)
                 if success is not None:
                     self.model.logger.record("eval/success_rate", success)
-                self.model.logger.dump(step=self.model.num_timesteps)
+            self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
         if self.venv is not None:
             close_quietly(self.venv, workers_broken=self.workers_broken)
         if self.model is not None:
-            self.model.logger.close()
+            self._writing(self.model.logger.close)
         steps = self.model.num_timesteps if self.model is not None else 0
-        self.record.mark_ended(state, steps, success, self._rollout_success())
+        if self.disk_full is not None:
+            state = "crashed"
+            if self.checkpointer is not None and self.checkpointer.last_saved_step >= 0:
+                steps = self.checkpointer.last_saved_step  # what a resume starts from
+        self._writing(
+            lambda: self.record.mark_ended(state, steps, success, self._rollout_success())
+        )
         if self.tracker is not None:
             self.tracker.update_summary({"state": state, "final_success_rate": success})
             self.tracker.finish(self._exit_code(state))
             self.record.timings.update(self.tracker.timings())
         if self.throughput is not None:
             self.record.timings.update(self.throughput.timings())
-        self.record.save()
-        return success
+        self._writing(self.record.save)
+        return success, state
 
     def _rollout_success(self) -> float | None:
         buffer = getattr(self.model, "ep_success_buffer", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,3 +300,37 @@ def test_bad_schedule_in_config_is_one_line(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "learning_rate" in line and "lin_<number>" in line
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="mounts a small tmpfs (root)"
+)
+def test_full_disk_is_one_line_keeps_checkpoints_and_resumes(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        run_dir = disk / "runs" / "full"
+        args = train_args("full", 40_960, "--checkpoint-freq", "256", "--keep-checkpoints", "100")
+        args += ["--output-dir", str(disk / "runs"), "--wandb-mode", "disabled"]
+        done = run_cli(args, cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("rl-train: error")]
+        assert "disk is full" in line and f"--resume {run_dir}" in line
+        valid = all_checkpoints_valid(run_dir)  # every complete checkpoint, none corrupt
+        assert len(valid) >= 2
+        assert int((run_dir / "checkpoints" / "latest").read_text()) in valid
+
+        for old in checkpoint.list_checkpoints(run_dir / "checkpoints")[:-1]:
+            shutil.rmtree(old)  # the user frees space
+        target = valid[-1] + 2 * ROLLOUT
+        done = run_cli(
+            ["--resume", str(run_dir), "--total-timesteps", str(target), "--keep-checkpoints", "1"],
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"from step {valid[-1]:,}" in done.stdout
+        assert json.loads((run_dir / "run.json").read_text())["steps"] == target
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
