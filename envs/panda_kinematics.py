@@ -105,6 +105,25 @@ def chain(
     return axes, origins, ee
 
 
+def _solve_symmetric_3x3(a: tuple, e: tuple) -> tuple:
+    """(J J^T + damping^2 I)^-1 e by cofactors, for floats or arrays alike; a holds the
+    symmetric positive definite matrix as (a00, a11, a22, a01, a02, a12)."""
+    a00, a11, a22, a01, a02, a12 = a
+    ex, ey, ez = e
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    inverse_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
+    return (
+        (c00 * ex + c01 * ey + c02 * ez) * inverse_det,
+        (c01 * ex + c11 * ey + c12 * ez) * inverse_det,
+        (c02 * ex + c12 * ey + c22 * ez) * inverse_det,
+    )
+
+
 def dls_step(
     q: Sequence[Scalar],
     axes: list[Vector],
@@ -129,18 +148,8 @@ def dls_step(
         a01 = a01 + jx * jy
         a02 = a02 + jx * jz
         a12 = a12 + jy * jz
-    ex, ey, ez = target[0] - ee[0], target[1] - ee[1], target[2] - ee[2]
-    # (J J^T + damping^2 I)^-1 e by cofactors: symmetric positive definite 3 x 3
-    c00 = a11 * a22 - a12 * a12
-    c01 = a02 * a12 - a01 * a22
-    c02 = a01 * a12 - a02 * a11
-    c11 = a00 * a22 - a02 * a02
-    c12 = a01 * a02 - a00 * a12
-    c22 = a00 * a11 - a01 * a01
-    inverse_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
-    yx = (c00 * ex + c01 * ey + c02 * ez) * inverse_det
-    yy = (c01 * ex + c11 * ey + c12 * ez) * inverse_det
-    yz = (c02 * ex + c12 * ey + c22 * ez) * inverse_det
+    error = (target[0] - ee[0], target[1] - ee[1], target[2] - ee[2])
+    yx, yy, yz = _solve_symmetric_3x3((a00, a11, a22, a01, a02, a12), error)
     return [
         clip(qi + jx * yx + jy * yy + jz * yz, lo, hi)
         for qi, (jx, jy, jz), lo, hi in zip(q, columns, _LOWER, _UPPER, strict=True)
@@ -172,17 +181,8 @@ def dls_step_batch(
     d2 = damping * damping
     a00, a11, a22 = d2 + (jx * jx).sum(0), d2 + (jy * jy).sum(0), d2 + (jz * jz).sum(0)
     a01, a02, a12 = (jx * jy).sum(0), (jx * jz).sum(0), (jy * jz).sum(0)
-    ex, ey, ez = target[0] - ee[0], target[1] - ee[1], target[2] - ee[2]
-    c00 = a11 * a22 - a12 * a12
-    c01 = a02 * a12 - a01 * a22
-    c02 = a01 * a12 - a02 * a11
-    c11 = a00 * a22 - a02 * a02
-    c12 = a01 * a02 - a00 * a12
-    c22 = a00 * a11 - a01 * a01
-    inverse_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
-    yx = (c00 * ex + c01 * ey + c02 * ez) * inverse_det
-    yy = (c01 * ex + c11 * ey + c12 * ez) * inverse_det
-    yz = (c02 * ex + c12 * ey + c22 * ez) * inverse_det
+    error = (target[0] - ee[0], target[1] - ee[1], target[2] - ee[2])
+    yx, yy, yz = _solve_symmetric_3x3((a00, a11, a22, a01, a02, a12), error)
     return np.clip(q + jx * yx + jy * yy + jz * yz, LOWER[:, None], UPPER[:, None])
 
 
