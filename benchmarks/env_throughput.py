@@ -181,17 +181,12 @@ def our_ids(quick: bool) -> list[str]:
 
 
 def machine() -> dict:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    # Imported here: --worker processes may run in panda-gym's venv, without rl-train.
+    from rl_train.config import cpu_model
+
     return {
         "host": platform.node(),
-        "cpu": model,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_start": os.getloadavg()[0],

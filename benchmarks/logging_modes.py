@@ -41,6 +41,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rl_train.config import cpu_model, usable_cores
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 MODES = ("disabled", "offline", "online")
@@ -694,14 +696,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
 
 
 def machine_description() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor()
+    model = cpu_model()
     versions = {}
     from importlib import metadata
 
@@ -713,7 +708,7 @@ def machine_description() -> dict[str, Any]:
     return {
         "cpu_model": model,
         "nproc": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "usable_cores": usable_cores(),
         "memory_bytes": _memory_total(),
         "python": platform.python_version(),
         "platform": platform.platform(),

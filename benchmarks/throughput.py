@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from rl_train.config import cpu_model, usable_cores  # light: no torch
+
 # Light imports only: this script's processes must not bring torch along.
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -39,23 +40,6 @@ ENVS = {"reach": "rltrain/PandaReach-v0", "simple": "rltrain/PandaReachSimple-v0
 BACKENDS = ("dummy", "subproc", "shm", "native")  # native: the simple env only
 PROGRESS = re.compile(r"\s*\d+% ([\d,]+)/[\d,]+ steps")
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def child_env() -> dict[str, str]:

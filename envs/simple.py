@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import panda_kinematics as kinematics
-from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE
+from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE, check_reward_type
 
 BASE_POSITION = np.array([-0.6, 0.0, 0.0])  # as the PyBullet Panda stands
 CONTROL_DT = 0.04  # 25 Hz, as the PyBullet envs
@@ -29,8 +29,7 @@ class SimpleReachEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, reward_type: str = "dense") -> None:
-        if reward_type not in ("dense", "sparse"):
-            raise ValueError(f"reward_type {reward_type!r} must be one of ('dense', 'sparse')")
+        check_reward_type(reward_type)
         self.reward_type = reward_type
         self.action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self.observation_space = spaces.Box(-10.0, 10.0, shape=(9,), dtype=np.float32)

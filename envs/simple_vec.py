@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 from envs import EPISODE_STEPS
 from envs import panda_kinematics as kinematics
 from envs.simple import _BASE_X, CONTROL_DT, EE_STEP
-from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE
+from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE, check_reward_type
 
 OBS_SIZE = 9
 # Goals are drawn GOAL_BATCH at a time from each env's generator: one call per env every
@@ -37,8 +37,7 @@ class SimpleReachVecEnv(VecEnv):
         reward_type: str = "dense",
         max_episode_steps: int = EPISODE_STEPS,
     ) -> None:
-        if reward_type not in ("dense", "sparse"):
-            raise ValueError(f"reward_type {reward_type!r} must be one of ('dense', 'sparse')")
+        check_reward_type(reward_type)
         self.render_mode = None
         observation_space = spaces.Box(-10.0, 10.0, shape=(OBS_SIZE,), dtype=np.float32)
         action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)

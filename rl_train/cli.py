@@ -199,16 +199,6 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
     return config, explicit, args.resume
 
 
-def exit_at_once_on_signals(exit_code: int) -> int:
-    """The run is saved and summarised; what is left is interpreter shutdown (wandb's
-    service, worker pools), during which Python restores the default handlers. A late
-    Ctrl-C or SIGTERM there would kill us by signal and hide the run's own exit status:
-    end at once with that status instead."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: os._exit(exit_code))
-    return exit_code
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -226,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.train import resume_training
 
             config, checkpoint = resume_plan(resume, config, explicit)
-            return exit_at_once_on_signals(resume_training(config, checkpoint).exit_code)
+            return resume_training(config, checkpoint).exit_code
         resolve(config, cli_n_envs_given="n_envs" in explicit)
         from rl_train.train import train  # torch loads only once the flags are valid
 
-        return exit_at_once_on_signals(train(config).exit_code)
+        return train(config).exit_code
     except UserError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -245,6 +235,8 @@ def entry_point() -> None:
     process by signal and hide the run's exit status, which scripts rely on.
     """
     code = main()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a late signal: end now, with `code`
+        signal.signal(signum, lambda *_: os._exit(code))
     if "wandb" in sys.modules:
         sys.modules["wandb"].teardown()  # stop wandb's service process cleanly
     sys.stdout.flush()
