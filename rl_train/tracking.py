@@ -248,6 +248,11 @@ def start(
         return Tracker(mode, run_id)
     if mode == "online":
         check_server_reachable(server_url())
+    # wandb reports its own errors and usage to W&B unless told not to: an OpenTelemetry
+    # measurement on every run.log plus two export threads in this process, and Sentry in
+    # wandb-core. Offline runs send none of it anyway, and on a server with a poor network
+    # it is traffic nobody asked for; a user who wants it sets WANDB_ERROR_REPORTING=true.
+    os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
     started = time.perf_counter()
     try:
         import wandb

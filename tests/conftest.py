@@ -50,6 +50,17 @@ def wandb_files(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob("wandb/*run-*/run-*.wandb"))
 
 
+def finished_offline_run(cwd: Path, args: list[str]):
+    """A real offline run under cwd/runs that must succeed: (process, run dir, its W&B log)."""
+    from rl_train import wandb_log
+
+    done = run_cli([*args, "--wandb-mode", "offline", "--output-dir", "runs"], cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    run_dir = only_run_dir(cwd / "runs")
+    (log_file,) = wandb_files(run_dir)
+    return done, run_dir, wandb_log.read_run(log_file)
+
+
 @pytest.fixture
 def wandb_server() -> str:
     """The W&B-protocol server CI starts on loopback; skipped locally without one."""

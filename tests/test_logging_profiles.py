@@ -6,13 +6,12 @@ Speed goals live in benchmarks/logging_modes.py; nothing here is timed.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, cli_env, only_run_dir, run_cli, wandb_files
-
-from rl_train import wandb_log
+from conftest import REPO, cli_env, finished_offline_run
 
 BENCHMARK = REPO / "benchmarks" / "logging_modes.py"
 
@@ -27,28 +26,11 @@ def _load_benchmark():
 
 @pytest.fixture(scope="module")
 def heavy_run(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("heavy")
-    done = run_cli(
-        [
-            "--n-envs",
-            "2",
-            "--vec-env",
-            "dummy",
-            "--total-timesteps",
-            "256",
-            "--log-profile",
-            "heavy",
-            "--wandb-mode",
-            "offline",
-            "--output-dir",
-            "runs",
-        ],
-        cwd=cwd,
+    args = ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "256"]
+    _, run_dir, log = finished_offline_run(
+        tmp_path_factory.mktemp("heavy"), [*args, "--log-profile", "heavy"]
     )
-    assert done.returncode == 0, done.stderr
-    run_dir = only_run_dir(cwd / "runs")
-    (log_file,) = wandb_files(run_dir)
-    return run_dir, wandb_log.read_run(log_file)
+    return run_dir, log
 
 
 def test_heavy_profile_writes_episodes_and_histograms_to_tensorboard(heavy_run):
@@ -141,3 +123,36 @@ def test_failed_runs_are_left_out_of_the_statistics():
     block = bench.summarize(runs)[("simple", "default")]
     assert block["offline"]["stats"]["steady_steps_per_s"] is None
     assert "unavailable: exit 1: boom" in bench.markdown_tables(bench.summarize(runs))
+
+
+TELEMETRY_PROBE = """
+import json, sys, threading
+from pathlib import Path
+from rl_train import tracking
+tracker = tracking.start("offline", tracking.new_run_id(), Path(sys.argv[1]), "p", None, "n", {})
+tracker.log({"loss": 1.0}, step=1)
+tracker.flush()
+print(json.dumps(sorted(t.name for t in threading.enumerate())))
+tracker.finish()
+"""
+
+
+@pytest.mark.parametrize("user_setting", [None, "true"])
+def test_offline_runs_leave_wandb_telemetry_off_unless_the_user_asks(tmp_path, user_setting):
+    # wandb records an OpenTelemetry measurement per run.log and exports it from its own
+    # threads; rl-train turns that off (WANDB_ERROR_REPORTING=false) but keeps a user's choice.
+    env = cli_env()
+    env.pop("WANDB_ERROR_REPORTING", None)
+    if user_setting is not None:
+        env["WANDB_ERROR_REPORTING"] = user_setting
+    done = subprocess.run(
+        [sys.executable, "-c", TELEMETRY_PROBE, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    telemetry = [name for name in threads if name.startswith("Otel")]
+    assert bool(telemetry) == (user_setting == "true"), threads

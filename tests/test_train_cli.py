@@ -9,9 +9,15 @@ import time
 
 import pytest
 import yaml
-from conftest import REPO, cli_env, only_run_dir, run_cli, server_get, wandb_files
-
-from rl_train import wandb_log
+from conftest import (
+    REPO,
+    cli_env,
+    finished_offline_run,
+    only_run_dir,
+    run_cli,
+    server_get,
+    wandb_files,
+)
 
 STEPS = 2048  # 4 envs x 64 steps = 256 per rollout: 8 rollouts, checkpoints at 1024/2048
 
@@ -19,28 +25,10 @@ STEPS = 2048  # 4 envs x 64 steps = 256 per rollout: 8 rollouts, checkpoints at 
 @pytest.fixture(scope="module")
 def offline_run(tmp_path_factory):
     """One real offline run shared by the tests that inspect what it left."""
-    cwd = tmp_path_factory.mktemp("offline")
-    done = run_cli(
-        [
-            "--n-envs",
-            "4",
-            "--vec-env",
-            "subproc",
-            "--total-timesteps",
-            str(STEPS),
-            "--checkpoint-freq",
-            "1024",
-            "--wandb-mode",
-            "offline",
-            "--output-dir",
-            "runs",
-        ],
-        cwd=cwd,
+    args = ["--n-envs", "4", "--vec-env", "subproc", "--total-timesteps", str(STEPS)]
+    return finished_offline_run(
+        tmp_path_factory.mktemp("offline"), [*args, "--checkpoint-freq", "1024"]
     )
-    assert done.returncode == 0, done.stderr
-    run_dir = only_run_dir(cwd / "runs")
-    (log_file,) = wandb_files(run_dir)
-    return done, run_dir, wandb_log.read_run(log_file)
 
 
 def test_run_dir_has_config_checkpoints_and_tensorboard(offline_run):
