@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from envs.sim import Sim
-from envs.tasks.reach import SUCCESS_DISTANCE, check_reward_type, distance
+from envs.tasks.reach import (
+    check_reward_type,
+    distance,
+    sparse_reward,
+    within_success_distance,
+)
 
 HALF_SIZE = 0.02  # a 4 cm cube, as panda-gym's
 CUBE_MASS = 0.2  # kg
@@ -85,12 +90,12 @@ class ObjectTask:
         return state, cube, {HAND_DISTANCE: float(np.linalg.norm(relative))}
 
     def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        return distance(achieved, desired) < SUCCESS_DISTANCE
+        return within_success_distance(achieved, desired)
 
     def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):
         d_goal = distance(achieved, desired)
         if self.reward_type == "sparse":
-            return -(d_goal >= SUCCESS_DISTANCE).astype(np.float32)
+            return sparse_reward(d_goal)
         hand = info_values(info, HAND_DISTANCE)
         reward = d_goal if hand is None else d_goal + HAND_WEIGHT * hand
         return -np.asarray(reward, dtype=np.float32)

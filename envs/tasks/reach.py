@@ -20,6 +20,15 @@ def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt((difference * difference).sum(axis=-1))
 
 
+def within_success_distance(achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
+    return distance(achieved, desired) < SUCCESS_DISTANCE
+
+
+def sparse_reward(goal_distance: np.ndarray) -> np.ndarray:
+    """-1 until the goal is within SUCCESS_DISTANCE, then 0 (panda-gym's sparse reward)."""
+    return -(goal_distance >= SUCCESS_DISTANCE).astype(np.float32)
+
+
 def check_reward_type(reward_type: str) -> None:
     if reward_type not in REWARD_TYPES:
         raise ValueError(f"reward_type {reward_type!r} must be one of {REWARD_TYPES}")
@@ -56,10 +65,10 @@ class Reach:
         return NO_TASK_STATE, robot_observation[:3], {}
 
     def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        return distance(achieved, desired) < SUCCESS_DISTANCE
+        return within_success_distance(achieved, desired)
 
     def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):
         d = distance(achieved, desired)
         if self.reward_type == "sparse":
-            return -(d >= SUCCESS_DISTANCE).astype(np.float32)
+            return sparse_reward(d)
         return -d.astype(np.float32)
