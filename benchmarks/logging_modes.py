@@ -502,7 +502,7 @@ def cli_args(spec: RunSpec, args: argparse.Namespace, output_dir: Path) -> list[
     cli = [
         *ENVS[spec.env],
         "--n-envs", str(args.n_envs),
-        "--vec-env", args.vec_env,
+        *(["--vec-env", args.vec_env] if args.vec_env else []),
         "--seed", str(args.seed),
         "--total-timesteps", str(spec.total_timesteps),
         "--wandb-mode", spec.mode,
@@ -865,7 +865,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--n-envs", type=int, default=16)
     parser.add_argument(
-        "--vec-env", default="subproc", help="rl-train --vec-env (default: subproc)"
+        "--vec-env",
+        default=None,
+        help="rl-train --vec-env (default: rl-train's own: native for the simple env, shm for "
+        "PyBullet)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -985,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_description(),
         "load_before": _load(),
         "job": (
-            f"--n-envs {args.n_envs} --vec-env {args.vec_env} --seed {args.seed}; budgets "
+            f"--n-envs {args.n_envs} --vec-env {args.vec_env or 'default'} --seed {args.seed}; "
+            "budgets "
             + ", ".join(
                 f"{env} {steps:,} steps" for env, steps in budgets(args).items() if env in args.envs
             )
