@@ -1,4 +1,4 @@
-"""--log-profile heavy through the real CLI, and the logging-modes benchmark's pure parts.
+"""--log-profile heavy through the real CLI, wandb telemetry off, and the logging-modes benchmark.
 
 Speed goals live in benchmarks/logging_modes.py; nothing here is timed.
 """
