@@ -696,15 +696,10 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
 
 
 def machine_description() -> dict[str, Any]:
-    model = cpu_model()
-    versions = {}
-    from importlib import metadata
+    from rl_train.run_record import library_versions
 
-    for name in ("wandb", "stable-baselines3", "torch", "pybullet", "gymnasium"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    model = cpu_model()
+    versions = library_versions()
     return {
         "cpu_model": model,
         "nproc": os.cpu_count(),

@@ -86,7 +86,7 @@ class RobotTaskEnv(gym.Env):
 
     def _observation_space(self) -> spaces.Space:
         robot_obs = self.robot.observation()
-        task_obs, achieved, _ = self.task.observe(robot_obs)
+        task_obs, _, _ = self.task.observe(robot_obs)
         size = len(robot_obs) + len(task_obs)
         goal = self.task.goal_size
 
@@ -149,7 +149,3 @@ class GoalRobotTaskEnv(RobotTaskEnv):
     def compute_reward(self, achieved_goal, desired_goal, info) -> np.ndarray:
         """Batched, as HER calls it: rewards for relabelled goals."""
         return self.task.compute_reward(achieved_goal, desired_goal, info)
-
-
-def PandaReachEnv(**kwargs: Any) -> RobotTaskEnv:  # noqa: N802  (the former class name)
-    return RobotTaskEnv("panda", "reach", **kwargs)

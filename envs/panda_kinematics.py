@@ -13,7 +13,7 @@ columns and only the joint rotation needs arithmetic.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -130,10 +130,10 @@ def dls_step(
     origins: list[Vector],
     ee: Vector,
     target: Vector,
-    clip: Callable[[Scalar, float, float], Scalar],
     damping: float = DAMPING,
-) -> list[Scalar]:
-    """One damped-least-squares step of the joints towards target; joint limits respected."""
+) -> list[float]:
+    """One damped-least-squares step of one env's joints (floats) towards target; joint
+    limits respected (dls_step_batch does the same for a batch)."""
     columns = []
     for (ax, ay, az), (ox, oy, oz) in zip(axes, origins, strict=True):
         lx, ly, lz = ee[0] - ox, ee[1] - oy, ee[2] - oz
@@ -151,7 +151,7 @@ def dls_step(
     error = (target[0] - ee[0], target[1] - ee[1], target[2] - ee[2])
     yx, yy, yz = _solve_symmetric_3x3((a00, a11, a22, a01, a02, a12), error)
     return [
-        clip(qi + jx * yx + jy * yy + jz * yz, lo, hi)
+        clip_scalar(qi + jx * yx + jy * yy + jz * yz, lo, hi)
         for qi, (jx, jy, jz), lo, hi in zip(q, columns, _LOWER, _UPPER, strict=True)
     ]
 
@@ -190,10 +190,6 @@ def clip_scalar(value: float, low: float, high: float) -> float:
     return low if value < low else high if value > high else value
 
 
-def clip_array(value: np.ndarray, low: float, high: float) -> np.ndarray:
-    return np.minimum(np.maximum(value, low), high)
-
-
 def chain_scalar(q: Sequence[float]) -> tuple[list[Vector], list[Vector], Vector]:
     return chain([math.cos(v) for v in q], [math.sin(v) for v in q])
 
@@ -228,11 +224,3 @@ def jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lever = ee[:, None, :] - origins[:, :7]  # (n, 7, 3)
     columns = np.cross(axes, lever)  # each revolute joint moves the EE by axis x lever
     return columns.transpose(0, 2, 1), ee
-
-
-def ik_step(q: np.ndarray, target: np.ndarray, damping: float = DAMPING) -> np.ndarray:
-    """One damped-least-squares step towards target (n, 3); joint limits respected."""
-    rows = np.asarray(q, dtype=np.float64).T
-    axes, origins, ee = chain_batch(rows)
-    goal = tuple(np.asarray(target, dtype=np.float64).T)
-    return np.stack(dls_step(list(rows), axes, origins, ee, goal, clip_array, damping), axis=1)

@@ -66,7 +66,7 @@ class SimpleReachEnv(gym.Env):
         bx, by, bz = self._ee_base
         target = (bx + EE_STEP * ax, by + EE_STEP * ay, max(0.0, bz + EE_STEP * az))
         before = self.ee
-        q = kinematics.dls_step(self.q, self._axes, self._origins, self._ee_base, target, clip)
+        q = kinematics.dls_step(self.q, self._axes, self._origins, self._ee_base, target)
         self._set_joints(q)
         (x, y, z), (old_x, old_y, old_z) = self.ee, before
         self.velocity = (

@@ -10,7 +10,6 @@ from its own generator, so each env replays the single env exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -143,10 +142,8 @@ class SimpleReachVecEnv(VecEnv):
         pass
 
     # -- attribute access, as SB3 asks of any VecEnv -----------------------------------------
-    def _indices(self, indices: None | int | Sequence[int]) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        return [indices] if isinstance(indices, int) else list(indices)
+    def _indices(self, indices) -> list[int]:
+        return list(self._get_indices(indices))
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
         return [getattr(self, attr_name)] * len(self._indices(indices))
