@@ -16,7 +16,8 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import panda_kinematics as kinematics
-from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE, check_reward_type
+from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type
+from envs.tasks.reach import GOAL_HIGH, GOAL_LOW
 
 BASE_POSITION = np.array([-0.6, 0.0, 0.0])  # as the PyBullet Panda stands
 CONTROL_DT = 0.04  # 25 Hz, as the PyBullet envs

@@ -20,7 +20,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 from envs import EPISODE_STEPS
 from envs import panda_kinematics as kinematics
 from envs.simple import _BASE_X, CONTROL_DT, EE_STEP
-from envs.tasks.reach import GOAL_HIGH, GOAL_LOW, SUCCESS_DISTANCE, check_reward_type
+from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type
+from envs.tasks.reach import GOAL_HIGH, GOAL_LOW
 
 OBS_SIZE = 9
 # Goals are drawn GOAL_BATCH at a time from each env's generator: one call per env every

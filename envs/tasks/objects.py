@@ -17,12 +17,7 @@ from typing import Any
 import numpy as np
 
 from envs.sim import Sim
-from envs.tasks.reach import (
-    check_reward_type,
-    distance,
-    sparse_reward,
-    within_success_distance,
-)
+from envs.tasks.base import GoalTask, distance, sparse_reward
 
 HALF_SIZE = 0.02  # a 4 cm cube, as panda-gym's
 CUBE_MASS = 0.2  # kg
@@ -43,17 +38,13 @@ def info_values(info: Any, key: str) -> np.ndarray | None:
     return None if any(v is None for v in values) else np.asarray(values)
 
 
-class ObjectTask:
+class ObjectTask(GoalTask):
     name = "object"
     gripper = "closed"
-    goal_size = 3
 
     def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
-        check_reward_type(reward_type)
-        self.sim = sim
+        super().__init__(sim, reward_type)
         self.client = sim.client
-        self.reward_type = reward_type
-        self.goal = np.zeros(3)
         self.cube = sim.create_box(
             (HALF_SIZE,) * 3,
             (0.0, 0.0, HALF_SIZE),
@@ -88,9 +79,6 @@ class ObjectTask:
         relative = cube - robot_observation[:3]
         state = np.concatenate([cube, euler, linear, angular, relative])
         return state, cube, {HAND_DISTANCE: float(np.linalg.norm(relative))}
-
-    def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        return within_success_distance(achieved, desired)
 
     def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):
         d_goal = distance(achieved, desired)

@@ -1,0 +1,60 @@
+"""What every task shares: the task interface, the success radius and the reward helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.sim import Sim
+
+SUCCESS_DISTANCE = 0.05  # metres
+REWARD_TYPES = ("dense", "sparse")
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    difference = np.asarray(a) - np.asarray(b)
+    return np.sqrt((difference * difference).sum(axis=-1))
+
+
+def sparse_reward(goal_distance: np.ndarray) -> np.ndarray:
+    """-1 until the goal is within SUCCESS_DISTANCE, then 0 (panda-gym's sparse reward)."""
+    return -(goal_distance >= SUCCESS_DISTANCE).astype(np.float32)
+
+
+def check_reward_type(reward_type: str) -> None:
+    if reward_type not in REWARD_TYPES:
+        raise ValueError(f"reward_type {reward_type!r} must be one of {REWARD_TYPES}")
+
+
+class GoalTask:
+    """The task interface (RobotTaskEnv relies on exactly these members):
+
+    gripper        what the task needs of the gripper ("off", "closed", "action")
+    goal_size      length of the goal vector; goal is the current goal
+    reset(rng)     place goal (and objects) for a new episode
+    observe(robot_observation) -> (task state, achieved goal, extra step info)
+    is_success(achieved, desired), compute_reward(achieved, desired, info): batched
+
+    Success is the achieved goal within SUCCESS_DISTANCE of the desired one, for every task.
+    """
+
+    name = "task"
+    gripper = "off"
+    goal_size = 3
+
+    def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
+        check_reward_type(reward_type)
+        self.sim = sim
+        self.reward_type = reward_type
+        self.goal = np.zeros(self.goal_size)
+
+    def reset(self, np_random: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def observe(self, robot_observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        raise NotImplementedError
+
+    def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
+        return distance(achieved, desired) < SUCCESS_DISTANCE
+
+    def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info=None):
+        raise NotImplementedError
