@@ -107,6 +107,19 @@ def _default_workers() -> int:
     return usable_cores()
 
 
+def worker_cores(n_workers: int) -> list[int | None]:
+    """The core each worker is pinned to: one each when the workers take every core this
+    process may use (the default), else none (the scheduler spreads them among the rest
+    of the machine's work)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return [None] * n_workers
+    if len(allowed) != n_workers:
+        return [None] * n_workers
+    return list(allowed)
+
+
 def _anonymous_memory(size: int) -> int:
     """A file descriptor of `size` bytes of shared memory that vanishes with its last user."""
     if hasattr(os, "memfd_create"):
@@ -169,12 +182,13 @@ class ShmVecEnv(VecEnv):
         ctx = mp.get_context(start_method)
         try:
             # All workers start before any is waited for: they build their envs in parallel.
+            cores = worker_cores(self.n_workers)
             for worker, envs in enumerate(self.slices):
                 blob = cloudpickle.dumps([env_fns[i] for i in envs])
                 parent_conn, child_conn = ctx.Pipe(duplex=True)
                 process = ctx.Process(
                     target=shm_worker.run,
-                    args=(child_conn, worker, envs.start, blob),
+                    args=(child_conn, worker, envs.start, blob, cores[worker]),
                     name=f"ShmVecEnv-worker-{worker}",
                     daemon=True,  # a crashed main process must not leave workers behind
                 )

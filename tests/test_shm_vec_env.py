@@ -213,6 +213,22 @@ def test_workers_run_with_one_thread_and_ignore_sigint(make_shm):
     venv.step(np.zeros((2, 2), np.float32))  # both workers survived Ctrl-C
 
 
+def test_workers_are_batch_work_and_pinned_one_per_core_when_they_take_every_core(make_shm):
+    # SCHED_BATCH: a woken worker never preempts the learner (see shm_worker.py).
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) > 8:
+        pytest.skip("one worker per core would start too many processes here")
+    venv = make_shm([COUNTDOWN] * len(allowed), n_workers=len(allowed))
+    pids = venv.worker_pids()
+    assert all(os.sched_getscheduler(pid) == os.SCHED_BATCH for pid in pids)
+    pinned = [os.sched_getaffinity(pid) for pid in pids]
+    assert all(len(cores) == 1 for cores in pinned) and set().union(*pinned) == allowed
+    if len(allowed) > 1:  # fewer workers than cores: the scheduler places them
+        fewer = make_shm([COUNTDOWN] * 2, n_workers=len(allowed) - 1)
+        assert all(os.sched_getaffinity(pid) == allowed for pid in fewer.worker_pids())
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the learner is left as it was
+
+
 def test_exception_in_env_names_env_and_cause(make_shm):
     venv = make_shm(crashing(5, crash_env=3, at_step=20, mode="exception"), n_workers=2)
     venv.seed(0)  # reset seeds 0..4: env 3 is the one that crashes
