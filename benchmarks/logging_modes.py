@@ -102,8 +102,9 @@ METRICS = (
     ("steady_main_cpu_ms_per_1k_steps", "trainer CPU ms / 1k steps (steady)", "us", True),
     ("cpu_ms_per_1k_steps", "CPU ms / 1k steps (all processes, whole run)", "us", True),
     ("wandb_core_cpu_s", "wandb-core CPU (s)", "s", False),
+    ("logging_process_cpu_s", "logging process CPU (s)", "s", False),
     ("log_call_us", "one log call (µs)", "us", False),
-    ("log_thread_us", "run.log in the logging thread (µs)", "us", False),
+    ("log_process_us", "run.log in the logging process (µs)", "us", False),
     ("server_cpu_s", "loopback server CPU (s)", "s", False),
     ("values_per_s", "values logged /s", "rate", False),
     ("wandb_finish_s", "finish (s)", "s", False),
@@ -538,14 +539,22 @@ def _tree_rss(processes: list[Any]) -> int:
     return total
 
 
-def _note_wandb_core_cpu(processes: list[Any], seen: dict[int, float]) -> None:
+def _note_wandb_cpu(
+    processes: list[Any], core: dict[int, float], logging: dict[int, float]
+) -> None:
+    """CPU seconds last seen of wandb-core and of rl-train's logging process, by pid."""
     import psutil
 
     for process in processes:
         try:
             if process.name().startswith("wandb-core"):
-                times = process.cpu_times()
-                seen[process.pid] = times.user + times.system
+                seen = core
+            elif "rl_train.wandb_process" in process.cmdline():
+                seen = logging
+            else:
+                continue
+            times = process.cpu_times()
+            seen[process.pid] = times.user + times.system
         except psutil.Error:
             pass
 
@@ -605,10 +614,11 @@ def run_one(
         )
         peak_rss, deadline = 0, started + args.run_timeout
         core_cpu: dict[int, float] = {}  # wandb-core pid -> CPU seconds last seen
+        logging_cpu: dict[int, float] = {}  # the same for rl-train's logging process
         while process.poll() is None:
             tree = _tree(process.pid)
             peak_rss = max(peak_rss, _tree_rss(tree))
-            _note_wandb_core_cpu(tree, core_cpu)
+            _note_wandb_cpu(tree, core_cpu, logging_cpu)
             if time.perf_counter() > deadline:
                 _kill_tree(process.pid)
                 process.wait()
@@ -623,6 +633,7 @@ def run_one(
         usage_before.ru_utime + usage_before.ru_stime
     )
     result["wandb_core_cpu_s"] = sum(core_cpu.values()) if core_cpu else None
+    result["logging_process_cpu_s"] = sum(logging_cpu.values()) if logging_cpu else None
     if server_cpu_before is not None:
         # A loopback server shares the cores with training: its work is part of the cost.
         server_cpu = _cpu_seconds(server)
@@ -645,8 +656,8 @@ def run_one(
         result.update(timings)
         calls = timings.get("log_calls") or 0
         result["log_call_us"] = timings["log_seconds"] / calls * 1e6 if calls else None
-        thread_s = timings.get("log_thread_seconds")
-        result["log_thread_us"] = thread_s / calls * 1e6 if calls and thread_s else None
+        process_s = timings.get("log_process_seconds")
+        result["log_process_us"] = process_s / calls * 1e6 if calls and process_s else None
         learn_s = (timings.get("rollout_s_total") or 0) + (timings.get("update_s_total") or 0)
         values = timings.get("values_logged") or 0
         result["values_per_s"] = values / learn_s if learn_s > 0 and values else None
@@ -796,12 +807,13 @@ def write_outputs(
         "",
         "Each cell: median (min–max) over the repetitions; ×r = ratio of the median to "
         "disabled's. Startup = process start to the first env step; wandb.init = the call "
-        "itself (it runs in a thread while the env workers start); start-up blocked on W&B = "
+        "itself (in rl-train's logging process, while the env workers start); start-up "
+        "blocked on W&B = "
         "what the trainer waited for it after its envs were up; steps/s = steady state "
         "(after the first rollout, updates included); one log call = what the training loop "
-        "pays per W&B row (queueing it for rl-train's logging thread); run.log in the logging "
-        "thread = wandb's own time per row, off the training loop; finish = draining that "
-        "queue + `run.finish()` (the upload "
+        "pays per W&B row (pickling it to rl-train's logging process); run.log in the logging "
+        "process = wandb's own time per row, off the training loop; finish = that process "
+        "logging what is still in flight + `run.finish()` (the upload "
         "in online mode); bytes written = file writes of the process tree "
         "(getrusage ru_oublock, includes pruned checkpoints); storage = the run dir at the "
         f"end. Network: {BYTES_SENT_HOW}. Memory: {MEMORY_HOW}.",

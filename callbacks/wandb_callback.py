@@ -68,7 +68,7 @@ class WandbOutputFormat(KVWriter):
                 continue
             array = _array(value)
             if array is not None:
-                # The tracker's logging thread bins it; a copy, as training goes on.
+                # The logging process bins it; a copy, as training goes on.
                 row[key] = np.array(array, copy=True)
         if row:
             row["global_step"] = step

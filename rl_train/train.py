@@ -230,7 +230,7 @@ class Trainer:
         # per update on 2 cores: OpenMP threads wait for a core the workers hold).
         torch.set_num_threads(1)
         vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
-        # wandb.init runs in a thread while the env workers start (see tracking.py).
+        # wandb starts in its logging process while the env workers start (tracking.py).
         pending_tracker = tracking.BackgroundStart(
             self.config.wandb_mode,
             self.record.run_id,

@@ -125,15 +125,14 @@ def test_failed_runs_are_left_out_of_the_statistics():
     assert "unavailable: exit 1: boom" in bench.markdown_tables(bench.summarize(runs))
 
 
+# What the logging process does to start and log, then the threads it runs.
 TELEMETRY_PROBE = """
 import json, sys, threading
-from pathlib import Path
-from rl_train import tracking
-tracker = tracking.start("offline", tracking.new_run_id(), Path(sys.argv[1]), "p", None, "n", {})
-tracker.log({"loss": 1.0}, step=1)
-tracker.flush()
+from rl_train import tracking, wandb_process
+run, _ = wandb_process.start_run("offline", tracking.new_run_id(), sys.argv[1], "p", None, "n", {})
+run.log({"loss": 1.0}, step=1)
 print(json.dumps(sorted(t.name for t in threading.enumerate())))
-tracker.finish()
+run.finish()
 """
 
 
