@@ -77,11 +77,12 @@ def test_benchmark_help_runs():
     assert "--quick" in done.stdout and "--server-url" in done.stdout
 
 
-def _run(mode: str, rate: float, startup: float, status: str = "ok") -> dict:
+def _run(mode: str, rate: float, startup: float, status: str = "ok", rep: int = 0) -> dict:
     return {
         "env": "simple",
         "profile": "default",
         "mode": mode,
+        "rep": rep,
         "status": status,
         "steady_steps_per_s": rate,
         "startup_s": startup,
@@ -91,12 +92,12 @@ def _run(mode: str, rate: float, startup: float, status: str = "ok") -> dict:
 def test_summary_gives_medians_ranges_and_ratios_to_disabled():
     bench = _load_benchmark()
     runs = [
-        _run("disabled", 1000, 10.0),
-        _run("offline", 990, 10.5),
-        _run("disabled", 1200, 12.0),
-        _run("offline", 960, 11.0),
-        _run("disabled", 800, 11.0),
-        _run("offline", 1000, 9.0),
+        _run("disabled", 1000, 10.0, rep=0),
+        _run("offline", 990, 10.5, rep=0),
+        _run("offline", 960, 11.0, rep=1),
+        _run("disabled", 1200, 12.0, rep=1),
+        _run("disabled", 800, 11.0, rep=2),
+        _run("offline", 1000, 9.0, rep=2),
         {"env": "simple", "profile": "default", "mode": "online", "status": "unavailable",
          "reason": "no server configured"},
     ]  # fmt: skip
@@ -114,6 +115,27 @@ def test_summary_gives_medians_ranges_and_ratios_to_disabled():
     assert "| online | unavailable: no server configured |" in table
     targets = "\n".join(bench.target_lines(bench.summarize(runs)))
     assert "offline steps/s cost" in targets and "+1.0%" in targets and ": met" in targets
+
+
+def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
+    bench = _load_benchmark()
+    # The machine got 30% faster after the first repetition; offline costs 2% throughout.
+    disabled = [_run("disabled", rate, 1.0, rep=rep) for rep, rate in enumerate([700, 1000, 1000])]
+    offline = [_run("offline", rate, 1.0, rep=rep) for rep, rate in enumerate([686, 980, 980])]
+    block = bench.summarize(disabled + offline)[("simple", "default")]
+    assert block["offline"]["paired"]["steady_steps_per_s"] == pytest.approx((0.98, 0.98, 0.98, 3))
+    targets = "\n".join(bench.target_lines(bench.summarize(disabled + offline)))
+    assert "offline steps/s cost vs disabled (simple env, default profile): +2.0%" in targets
+
+
+def test_the_mode_order_rotates_between_repetitions():
+    bench = _load_benchmark()
+    args = bench.parse_args(["--envs", "simple", "--profiles", "default", "--reps", "3"])
+    order = [spec.mode for spec in bench.plan(args)]
+    assert order == [
+        "disabled", "offline", "online", "offline", "online", "disabled",
+        "online", "disabled", "offline",
+    ]  # fmt: skip
 
 
 def test_failed_runs_are_left_out_of_the_statistics():
