@@ -326,8 +326,9 @@ def target_lines(
         verdict = "met" if wait[0] <= TARGETS["offline_init_s"] else "NOT met"
         lines.append(
             f"- offline W&B start-up in the training runs: wandb.init takes {init[0]:.2f} s "
-            f"(median) in its thread, overlapped with the env workers' start-up; the trainer "
-            f"waited {wait[0]:.2f} s (max {wait[2]:.2f} s) for it: the start-up cost "
+            f"(median) in rl-train's logging process, overlapped with the env workers' "
+            f"start-up; the trainer waited {wait[0]:.2f} s (max {wait[2]:.2f} s) for it: the "
+            f"start-up cost "
             f"(≤ {TARGETS['offline_init_s']} s): {verdict}"
         )
     finish = offline.get("wandb_finish_s")
