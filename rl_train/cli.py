@@ -209,18 +209,24 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["train"]:
             argv = argv[1:]
         config, explicit, resume = config_from_args(argv)
+        from rl_train import session
         from rl_train.config import resolve
 
+        # The W&B run starts (session.py) before torch loads, and torch only once the
+        # flags are valid.
         if resume:
             from rl_train.resume import resume_plan
-            from rl_train.train import resume_training
 
             config, checkpoint = resume_plan(resume, config, explicit)
-            return resume_training(config, checkpoint).exit_code
-        resolve(config, cli_n_envs_given="n_envs" in explicit)
-        from rl_train.train import train  # torch loads only once the flags are valid
+            resumed = session.begin_resume(config)
+            from rl_train.train import resume_training
 
-        return train(config).exit_code
+            return resume_training(resumed, checkpoint).exit_code
+        resolve(config, cli_n_envs_given="n_envs" in explicit)
+        fresh = session.begin_fresh(config)
+        from rl_train.train import train
+
+        return train(fresh).exit_code
     except UserError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)
         return exc.exit_code

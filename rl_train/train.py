@@ -26,8 +26,9 @@ from callbacks.progress import ProgressCallback, format_duration
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback, WandbOutputFormat
 from rl_train import checkpoint, code_snapshot, journal, run_record, tracking
-from rl_train.config import SCHEDULED_KEYS, TrainConfig, write_config
+from rl_train.config import SCHEDULED_KEYS, TrainConfig
 from rl_train.errors import UserError
+from rl_train.session import Session
 from rl_train.shm_vec_env import EnvWorkerError
 from rl_train.vec import make_vec_env
 
@@ -89,32 +90,6 @@ class StopOnSignal(BaseCallback):
 
     def _on_step(self) -> bool:
         return self.signals.signum is None
-
-
-def prepare_run_dir(config: TrainConfig) -> Path:
-    run_dir = config.run_dir
-    try:
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UserError(
-                f"run dir {run_dir} already exists; choose another --run-name, "
-                f"or continue it with --resume {run_dir}"
-            )
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except PermissionError:
-        raise UserError(
-            f"cannot write to output dir {config.output_dir} (permission denied); "
-            "pass --output-dir a writable directory"
-        ) from None
-    except OSError as exc:
-        raise UserError(
-            f"cannot write to output dir {config.output_dir} ({exc.strerror}); "
-            "pass --output-dir a writable directory with free space"
-        ) from None
-    return run_dir
 
 
 def as_schedule(value: float | str) -> float | LinearSchedule:
@@ -198,9 +173,11 @@ def dead_worker_message(venv: VecEnv, exc: BaseException) -> str:
 class Trainer:
     """One training session of a run: a fresh start or a resume from a checkpoint."""
 
-    def __init__(self, config: TrainConfig, resume_from: checkpoint.Checkpoint | None = None):
+    def __init__(self, session: Session, resume_from: checkpoint.Checkpoint | None = None):
+        config = session.config
         self.config = config
         self.resume_from = resume_from
+        self.tracker_start = session.tracker_start
         self.run_dir = config.run_dir
         self.signals = StopSignals()
         self.tracker: tracking.Tracker | None = None
@@ -210,7 +187,7 @@ class Trainer:
         self.throughput: ThroughputCallback | None = None
         self.workers_broken = False
         self.disk_full: OSError | None = None
-        self.record = run_record.RunRecord.load_or_new(self.run_dir, config)
+        self.record = session.record
         if resume_from is not None:
             self.record.steps = self.record.session_start_step = resume_from.step
 
@@ -230,23 +207,14 @@ class Trainer:
         # per update on 2 cores: OpenMP threads wait for a core the workers hold).
         torch.set_num_threads(1)
         vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
-        # wandb starts in its logging process while the env workers start (tracking.py).
-        pending_tracker = tracking.BackgroundStart(
-            self.config.wandb_mode,
-            self.record.run_id,
-            self.run_dir,
-            self.config.wandb_project,
-            self.config.wandb_entity,
-            self.config.run_name,
-            self.config.to_dict(),
-            resuming=self.resume_from is not None,
-        )
         try:
             self.venv = make_vec_env(self.config, vecnormalize_path)
         except ImportError as exc:
             raise UserError(f"cannot build the envs: {exc}") from None
         finally:
-            self.tracker = pending_tracker.result()
+            # Started by the CLI before torch was imported (session.py); it has had the
+            # imports and the env workers' start-up to get ready.
+            self.tracker = self.tracker_start.result()
         if self.tracker.sync_dir is not None:
             self.record.add_wandb_dir(self.tracker.sync_dir)
         if self.resume_from is not None:
@@ -467,12 +435,9 @@ class Trainer:
         print("\n".join(lines), flush=True)
 
 
-def train(config: TrainConfig) -> TrainResult:
-    if config.wandb_mode == "online":  # fail before anything is written
-        tracking.check_server_reachable(tracking.server_url())
-    prepare_run_dir(config)
-    write_config(config, config.run_dir / "config.yaml")
-    return Trainer(config).run()
+def train(session: Session) -> TrainResult:
+    """A new run, begun by session.begin_fresh."""
+    return Trainer(session).run()
 
 
 def _has_run_record(log_file: Path) -> bool:
@@ -507,11 +472,10 @@ def cut_stale_history(record: run_record.RunRecord, step: int) -> None:
                 )
 
 
-def resume_training(config: TrainConfig, found: checkpoint.Checkpoint) -> TrainResult:
-    if config.wandb_mode == "online":
-        tracking.check_server_reachable(tracking.server_url())
-    write_config(config, config.run_dir / "config.yaml")
-    trainer = Trainer(config, resume_from=found)
+def resume_training(session: Session, found: checkpoint.Checkpoint) -> TrainResult:
+    """A run continued from `found`, begun by session.begin_resume."""
+    config = session.config
+    trainer = Trainer(session, resume_from=found)
     cut_stale_history(trainer.record, found.step)
     print(
         f"resuming {config.run_name} from step {found.step:,} of "

@@ -101,3 +101,16 @@ def test_a_dead_logging_process_warns_once_and_training_goes_on(tmp_path):
     assert "TensorBoard and the run's journal keep every row" in done.stderr
     finished = json.loads(done.stdout.splitlines()[-1])
     assert finished["log_calls"] == 5  # rows after its death are not counted as logged
+
+
+def test_the_session_starts_wandb_without_importing_torch():
+    # The CLI starts the W&B run (rl_train/session.py) before it imports the trainer, so
+    # that wandb's start overlaps torch's import; that only works while this stays light.
+    probe = "import sys, rl_train.session; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    roots = set(json.loads(done.stdout.replace("'", '"')))
+    assert "rl_train" in roots
+    assert not roots & {"torch", "stable_baselines3", "wandb", "pybullet"}, roots
