@@ -233,8 +233,10 @@ def _start_kwargs(
 
 class BackgroundStart:
     """Start the W&B run in its logging process, which imports wandb and waits for
-    wandb-core while the env workers start; `result()` waits for it (or raises the
-    UserError it reported). Disabled mode starts nothing and imports no wandb."""
+    wandb-core while the trainer imports torch and starts its env workers (session.py);
+    `result()` waits for it (or raises the UserError it reported). Disabled mode starts
+    nothing and imports no wandb. Arguments: those of wandb_process.start_run, packed
+    here to cross to the logging process."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         start_kwargs = _start_kwargs(*args, **kwargs)
