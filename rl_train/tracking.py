@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,20 @@ def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_
             f"--wandb-mode offline and `wandb sync` later, or set WANDB_BASE_URL",
             exit_code=3,
         ) from None
+
+
+@dataclass
+class RunSpec:
+    """What starting a W&B run takes; the logging process receives it (pickled)."""
+
+    mode: str
+    run_id: str
+    run_dir: Path
+    project: str
+    entity: str | None
+    name: str
+    config: dict[str, Any]
+    resuming: bool = False
 
 
 class Tracker:
@@ -88,7 +103,7 @@ class Tracker:
 
     # -- start ---------------------------------------------------------------------------
 
-    def _launch(self, start_kwargs: dict[str, Any]) -> None:
+    def _launch(self, spec: RunSpec) -> None:
         """Start the logging process and hand it the run to start; returns at once."""
         ours, theirs = socket.socketpair()
         try:
@@ -101,7 +116,7 @@ class Tracker:
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
-        self._conn.send(start_kwargs)
+        self._conn.send(spec)
 
     def _await_start(self) -> None:
         """Wait for the process to report the run started; raise UserError if it did not."""
@@ -209,40 +224,17 @@ class Tracker:
         }
 
 
-def _start_kwargs(
-    mode: str,
-    run_id: str,
-    run_dir: Path,
-    project: str,
-    entity: str | None,
-    name: str,
-    config: dict[str, Any],
-    resuming: bool = False,
-) -> dict[str, Any]:
-    return {
-        "mode": mode,
-        "run_id": run_id,
-        "run_dir": str(run_dir),
-        "project": project,
-        "entity": entity,
-        "name": name,
-        "config": config,
-        "resuming": resuming,
-    }
-
-
 class BackgroundStart:
     """Start the W&B run in its logging process, which imports wandb and waits for
     wandb-core while the trainer imports torch and starts its env workers (session.py);
     `result()` waits for it (or raises the UserError it reported). Disabled mode starts
-    nothing and imports no wandb. Arguments: those of wandb_process.start_run, packed
-    here to cross to the logging process."""
+    nothing and imports no wandb. Arguments: those of RunSpec."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        start_kwargs = _start_kwargs(*args, **kwargs)
-        self._tracker = Tracker(start_kwargs["mode"], start_kwargs["run_id"])
-        if self._tracker.mode != "disabled":
-            self._tracker._launch(start_kwargs)
+        spec = RunSpec(*args, **kwargs)
+        self._tracker = Tracker(spec.mode, spec.run_id)
+        if spec.mode != "disabled":
+            self._tracker._launch(spec)
 
     def result(self) -> Tracker:
         if self._tracker.mode == "disabled":

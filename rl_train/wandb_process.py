@@ -12,7 +12,7 @@ the socket's end-of-file is the signal, and the run ends with exit code 1.
 
 Started by tracking.Tracker as `python -m rl_train.wandb_process FD`, FD being its end
 of a socket pair. Protocol (pickled tuples over multiprocessing's Connection):
-  trainer -> here: start kwargs, then ("log", row, step), ("save", path, base, policy),
+  trainer -> here: a tracking.RunSpec, then ("log", row, step), ("save", path, base, policy),
                    ("summary", values), ("flush",), ("finish", exit_code)
   here -> trainer: ("started", info) | ("error", message, exit_code); ("flushed",);
                    ("finished", timings)
@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from rl_train.errors import UserError
-from rl_train.tracking import check_server_reachable, server_url
+from rl_train.tracking import RunSpec, check_server_reachable, server_url
 
 INIT_TIMEOUT_S = 60.0
 LOG_FLUSH_INTERVAL_S = 2.0
@@ -63,18 +63,9 @@ def lean_settings(settings_class: Any) -> dict[str, Any]:
     return {key: value for key, value in LEAN_SETTINGS.items() if key in fields}
 
 
-def start_run(
-    mode: str,
-    run_id: str,
-    run_dir: str,
-    project: str,
-    entity: str | None,
-    name: str,
-    config: dict[str, Any],
-    resuming: bool = False,
-) -> tuple[Any, dict[str, float]]:
+def start_run(spec: RunSpec) -> tuple[Any, dict[str, float]]:
     """wandb.init in this process: (the run, its import and init seconds)."""
-    if mode == "online":
+    if spec.mode == "online":
         check_server_reachable(server_url())
     # wandb reports its own errors and usage to W&B unless told not to: an OpenTelemetry
     # measurement on every run.log plus two export threads, and Sentry in wandb-core.
@@ -97,14 +88,14 @@ def start_run(
     )
     try:
         run = wandb.init(
-            project=project,
-            entity=entity,
-            name=name,
-            id=run_id,
-            mode=mode,
-            dir=run_dir,
-            config=config,
-            resume="allow" if resuming else None,
+            project=spec.project,
+            entity=spec.entity,
+            name=spec.name,
+            id=spec.run_id,
+            mode=spec.mode,
+            dir=str(spec.run_dir),
+            config=spec.config,
+            resume="allow" if spec.resuming else None,
             save_code=False,  # our code snapshot is saved as run files instead
             settings=settings,
         )
@@ -189,11 +180,11 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
     try:
-        start_kwargs = conn.recv()
+        spec = conn.recv()
     except (EOFError, OSError):
         return
     try:
-        run, timings = start_run(**start_kwargs)
+        run, timings = start_run(spec)
     except UserError as exc:
         conn.send(("error", str(exc), exc.exit_code))
         return

@@ -151,7 +151,8 @@ def test_failed_runs_are_left_out_of_the_statistics():
 TELEMETRY_PROBE = """
 import json, sys, threading
 from rl_train import tracking, wandb_process
-run, _ = wandb_process.start_run("offline", tracking.new_run_id(), sys.argv[1], "p", None, "n", {})
+spec = tracking.RunSpec("offline", tracking.new_run_id(), sys.argv[1], "p", None, "n", {})
+run, _ = wandb_process.start_run(spec)
 run.log({"loss": 1.0}, step=1)
 print(json.dumps(sorted(t.name for t in threading.enumerate())))
 run.finish()
