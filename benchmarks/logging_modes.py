@@ -326,10 +326,9 @@ def target_lines(
         verdict = "met" if wait[0] <= TARGETS["offline_init_s"] else "NOT met"
         lines.append(
             f"- offline W&B start-up in the training runs: wandb.init takes {init[0]:.2f} s "
-            f"(median) in rl-train's logging process, overlapped with the env workers' "
-            f"start-up; the trainer waited {wait[0]:.2f} s (max {wait[2]:.2f} s) for it: the "
-            f"start-up cost "
-            f"(≤ {TARGETS['offline_init_s']} s): {verdict}"
+            f"(median) in rl-train's logging process, overlapped with the trainer's imports "
+            f"and env start-up; the trainer waited {wait[0]:.2f} s (max {wait[2]:.2f} s) for "
+            f"it: the start-up cost (≤ {TARGETS['offline_init_s']} s): {verdict}"
         )
     finish = offline.get("wandb_finish_s")
     if finish is None:
@@ -848,9 +847,9 @@ def write_outputs(
         "",
         "Each cell: median (min–max) over the repetitions; ×r = ratio of the median to "
         "disabled's. Startup = process start to the first env step; wandb.init = the call "
-        "itself (in rl-train's logging process, while the env workers start); start-up "
-        "blocked on W&B = "
-        "what the trainer waited for it after its envs were up; steps/s = steady state "
+        "itself (in rl-train's logging process, while the trainer imports torch and starts "
+        "its env workers); start-up blocked on W&B = what the trainer waited for it after "
+        "its envs were up; steps/s = steady state "
         "(after the first rollout, updates included); one log call = what the training loop "
         "pays per W&B row (pickling it to rl-train's logging process); run.log in the logging "
         "process = wandb's own time per row, off the training loop; finish = that process "
