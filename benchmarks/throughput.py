@@ -154,21 +154,17 @@ def n_steps_per_env() -> int:
     return int(table["default"].get("n_steps", 2048))
 
 
-def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
-    name = f"{env}-{backend}-{n_envs}"
-    command = [
+def rl_train_command(env: str, workdir: Path, name: str, flags: list[str]) -> list[str]:
+    """The real `rl-train` for one benchmark run of a reach env ("reach" or "simple"):
+    W&B disabled, only the final checkpoint, the run in workdir/name."""
+    return [
         sys.executable,
         "-m",
         "rl_train.cli",
         "--env",
         "reach",
         *(["--use-simple-env"] if env == "simple" else []),
-        "--vec-env",
-        backend,
-        "--n-envs",
-        str(n_envs),
-        "--total-timesteps",
-        str(total),
+        *flags,
         "--checkpoint-freq",
         "0",
         "--wandb-mode",
@@ -178,6 +174,18 @@ def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> d
         "--run-name",
         name,
     ]
+
+
+def update_share_of(timings: dict) -> float | None:
+    """PPO update time over rollout + update time, from a run's run.json timings."""
+    rollout, update = timings["rollout_s_total"], timings["update_s_total"]
+    return update / (rollout + update) if rollout + update > 0 else None
+
+
+def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
+    name = f"{env}-{backend}-{n_envs}"
+    flags = ["--vec-env", backend, "--n-envs", str(n_envs), "--total-timesteps", str(total)]
+    command = rl_train_command(env, workdir, name, flags)
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as stderr_file:
         process = subprocess.Popen(
@@ -200,7 +208,6 @@ def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> d
     if process.returncode != 0:
         return {"env": env, "backend": backend, "n_envs": n_envs, "error": stderr[-500:]}
     timings = json.loads((workdir / name / "run.json").read_text())["timings"]
-    rollout, update = timings["rollout_s_total"], timings["update_s_total"]
     cpu_ms_per_step = None
     if len(marks) >= 2 and marks[-1][0] > marks[0][0]:
         cpu_ms_per_step = 1000 * (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
@@ -211,7 +218,7 @@ def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> d
         "total_timesteps": total,
         "steps_per_s": timings["steady_steps_per_s"],
         "startup_s": timings["startup_s"],
-        "update_share": update / (rollout + update) if rollout + update > 0 else None,
+        "update_share": update_share_of(timings),
         "cpu_ms_per_step": cpu_ms_per_step,
         "peak_pss_mb": memory.peak_pss / 2**20,
         "peak_rss_mb": memory.peak_rss / 2**20,

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from throughput import child_env, rl_train_command, update_share_of  # this folder: light
 
 from rl_train.config import cpu_model, usable_cores  # light: no torch
 
@@ -46,13 +47,6 @@ SETTINGS: dict[str, dict] = {
 }
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("WANDB_MODE", None)
-    return env
-
-
 def steps_to_success(metrics_file: Path) -> int | None:
     """The first logged step whose rollout success rate is >= SUCCESS_TARGET."""
     for line in metrics_file.read_text().splitlines():
@@ -63,51 +57,30 @@ def steps_to_success(metrics_file: Path) -> int | None:
     return None
 
 
-def one_run(setting: str, seed: int, total: int, workdir: Path, simple: bool) -> dict:
-    name = f"{setting}-s{seed}{'-simple' if simple else ''}"
+def one_run(setting: str, seed: int, total: int | None, workdir: Path, env: str) -> dict:
+    name = f"{setting}-s{seed}-{env}"
     config_file = workdir / f"{setting}.yml"
     config_file.write_text(yaml.safe_dump(SETTINGS[setting]))
-    command = [
-        sys.executable,
-        "-m",
-        "rl_train.cli",
-        "--env",
-        "reach",
-        *(["--use-simple-env"] if simple else []),
-        "--n-envs",
-        "16",
-        "--seed",
-        str(seed),
-        "--total-timesteps",
-        str(total),
-        "--config",
-        str(config_file),
-        "--checkpoint-freq",
-        "0",
-        "--wandb-mode",
-        "disabled",
-        "--output-dir",
-        str(workdir),
-        "--run-name",
-        name,
-    ]
+    flags = ["--n-envs", "16", "--seed", str(seed), "--config", str(config_file)]
+    if total:
+        flags += ["--total-timesteps", str(total)]
+    command = rl_train_command(env, workdir, name, flags)
     done = subprocess.run(command, env=child_env(), capture_output=True, text=True)
     if done.returncode != 0:
         return {"setting": setting, "seed": seed, "error": done.stderr[-500:]}
     record = json.loads((workdir / name / "run.json").read_text())
-    timings = record["timings"]
-    rollout, update = timings["rollout_s_total"], timings["update_s_total"]
     return {
         "setting": setting,
         "seed": seed,
+        "steps": record["steps"],
         "success_rate": record["success_rate"],
         "steps_to_95": steps_to_success(workdir / name / "metrics.jsonl"),
-        "update_share": update / (rollout + update),
-        "steps_per_s": timings["steady_steps_per_s"],
+        "update_share": update_share_of(record["timings"]),
+        "steps_per_s": record["timings"]["steady_steps_per_s"],
     }
 
 
-def summary_table(results: list[dict], settings: list[str], seeds: list[int]) -> str:
+def summary_table(results: list[dict], settings: list[str]) -> str:
     lines = [
         "| setting | PPO arguments | gradient steps per 1k env steps | update share "
         "| PPO steps/s | eval success (per seed) | rollout success >= 95% after (per seed) |",
@@ -122,7 +95,9 @@ def summary_table(results: list[dict], settings: list[str], seeds: list[int]) ->
         grad_steps = args["n_epochs"] / args["batch_size"] * 1000
         share = statistics.median(r["update_share"] for r in rows)
         rate = statistics.median(r["steps_per_s"] for r in rows)
-        success = ", ".join(f"{r['success_rate']:.0%}" for r in rows)
+        success = ", ".join(
+            f"{r['success_rate']:.0%}" if r["success_rate"] is not None else "-" for r in rows
+        )
         reached = ", ".join(
             f"{r['steps_to_95'] / 1000:.0f}k" if r["steps_to_95"] else "never" for r in rows
         )
@@ -150,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = " ".join([Path(sys.executable).name, "benchmarks/update_share.py", *sys.argv[1:]])
     print(f"{command}\nmachine: {cpu_model()}, {usable_cores()} usable cores", flush=True)
-    total = args.total_timesteps or (102_400 if args.simple else 49_152)
+    env = "simple" if args.simple else "reach"
     env_text = "kinematic reach (native vec env)" if args.simple else "PyBullet reach (shm)"
     load_start = os.getloadavg()[0]
     results: list[dict] = []
@@ -158,22 +133,23 @@ def main(argv: list[str] | None = None) -> int:
         # Seed-major order: a drift of the machine's speed spreads over every setting.
         for seed in args.seeds:
             for setting in args.settings:
-                row = one_run(setting, seed, total, Path(tmp), args.simple)
+                row = one_run(setting, seed, args.total_timesteps, Path(tmp), env)
                 results.append(row)
                 print(json.dumps(row), flush=True)
     load_end = os.getloadavg()[0]
+    steps = sorted({row["steps"] for row in results if "steps" in row})
     text = "\n".join(
         [
             f"Command: `{command}`",
             f"Machine: {cpu_model()}, {usable_cores()} usable cores; load average "
             f"{load_start:.2f} at start, {load_end:.2f} at end.",
             "",
-            f"{env_text}, 16 envs, {total:,} steps, seeds "
+            f"{env_text}, 16 envs, {', '.join(f'{n:,}' for n in steps)} steps, seeds "
             f"{', '.join(map(str, args.seeds))}; other PPO arguments as shipped. Update share "
             "and steps/s: medians over the seeds. Eval success: deterministic, 50 episodes "
             "after training.",
             "",
-            summary_table(results, args.settings, args.seeds),
+            summary_table(results, args.settings),
         ]
     )
     print("\n" + text)
