@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -220,11 +221,70 @@ def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> d
         "startup_s": timings["startup_s"],
         "update_share": update_share_of(timings),
         "cpu_ms_per_step": cpu_ms_per_step,
+        # the main process alone: SB3's PPO (rollout loop, update) and its logging threads
+        "learner_cpu_ms_per_step": (timings.get("steady_main_cpu_ms_per_1k_steps") or 0) / 1000,
         "peak_pss_mb": memory.peak_pss / 2**20,
         "peak_rss_mb": memory.peak_rss / 2**20,
         "processes": memory.peak_processes,
         "wall_s": wall,
     }
+
+
+def report_run(row: dict) -> None:
+    if "error" in row:
+        print(f"  {row['backend']:8s} {row['n_envs']:3d} envs: FAILED {row['error']}")
+        return
+    print(
+        f"  {row['backend']:8s} {row['n_envs']:3d} envs: {row['steps_per_s']:8,.0f} "
+        f"steps/s, start-up {row['startup_s']:.1f} s, peak PSS {row['peak_pss_mb']:,.0f} MB",
+        flush=True,
+    )
+
+
+def combine(runs: list[dict]) -> dict:
+    """One row for the repeats of a setting: medians, the steps/s of every run, and the
+    highest memory peak (a peak any run reached is one a user can hit)."""
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        return failed[0]
+    row = dict(runs[0])
+    for key in (
+        "steps_per_s",
+        "startup_s",
+        "update_share",
+        "cpu_ms_per_step",
+        "learner_cpu_ms_per_step",
+        "wall_s",
+    ):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        row[key] = statistics.median(values) if values else None
+    for key in ("peak_pss_mb", "peak_rss_mb", "processes"):
+        row[key] = max(run[key] for run in runs)
+    row["steps_per_s_runs"] = [run["steps_per_s"] for run in runs]
+    return row
+
+
+def paired_ratios(results: list[dict], numerator: str, denominator: str) -> list[str]:
+    """Median (min-max) over repeats of numerator/denominator steps/s, per env and n_envs.
+    Repeat i of both ran back to back, so each ratio compares runs of the same moment."""
+    lines = []
+    rows = {(r["env"], r["backend"], r["n_envs"]): r for r in results if "error" not in r}
+    for (env, backend, n_envs), top in rows.items():
+        bottom = rows.get((env, denominator, n_envs))
+        if backend != numerator or bottom is None:
+            continue
+        ratios = [
+            a / b
+            for a, b in zip(top["steps_per_s_runs"], bottom["steps_per_s_runs"], strict=True)
+            if a and b
+        ]
+        if ratios:
+            spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+            lines.append(
+                f"- {env}, {n_envs} envs: {numerator} / {denominator} = "
+                f"{statistics.median(ratios):.2f}x{spread} over {len(ratios)} paired runs"
+            )
+    return lines
 
 
 # -- report --------------------------------------------------------------------------------
@@ -233,13 +293,13 @@ def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> d
 def table(results: list[dict], limits: dict[str, dict]) -> str:
     lines = [
         "| env | backend | n_envs | PPO steps/s | of limit | update share | CPU ms/step "
-        "| CPU efficiency | start-up s | peak PSS MB | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU efficiency | learner CPU ms/step | start-up s | peak PSS MB | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results:
         if "error" in row:
             lines.append(
-                f"| {row['env']} | {row['backend']} | {row['n_envs']} | failed | | | | | | | |"
+                f"| {row['env']} | {row['backend']} | {row['n_envs']} | failed | | | | | | | | |"
             )
             continue
         limit = limits[row["env"]]["limit"]
@@ -247,9 +307,13 @@ def table(results: list[dict], limits: dict[str, dict]) -> str:
         rate = row["steps_per_s"] or 0.0
         cpu = row.get("cpu_ms_per_step")
         cpu_text = f"{cpu:.3f} | {env_ms / cpu:.0%}" if cpu else "| "
+        learner = row.get("learner_cpu_ms_per_step")  # absent from results before 2026-12
+        learner_text = f"{learner:.3f}" if learner else ""
+        runs = [r for r in row.get("steps_per_s_runs", []) if r]
+        spread = f" ({min(runs):,.0f}-{max(runs):,.0f})" if len(runs) > 1 else ""
         lines.append(
-            f"| {row['env']} | {row['backend']} | {row['n_envs']} | {rate:,.0f} "
-            f"| {rate / limit:.0%} | {row['update_share']:.0%} | {cpu_text} "
+            f"| {row['env']} | {row['backend']} | {row['n_envs']} | {rate:,.0f}{spread} "
+            f"| {rate / limit:.0%} | {row['update_share']:.0%} | {cpu_text} | {learner_text} "
             f"| {row['startup_s']:.1f} | {row['peak_pss_mb']:,.0f} | {row['peak_rss_mb']:,.0f} |"
         )
     return "\n".join(lines)
@@ -305,9 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--n-envs", nargs="+", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="steady-state per run")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs per setting, interleaved; medians reported"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--env-rate", help=argparse.SUPPRESS)  # internal: measure one env
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
     if args.env_rate:
         print(env_rate_in_this_process(args.env_rate, args.seconds or 3.0))
@@ -323,36 +392,41 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     print(f"load average at start: {load_start[0]:.2f}", flush=True)
 
-    results: list[dict] = []
+    results: list[dict] = []  # one row per setting: the repeats combined
+    every_run: list[dict] = []
     limits: dict[str, dict] = {}
+    before = 0.0
+
+    def budget(backend: str, n_envs: int) -> int:
+        """Total steps for about `seconds` of steady state (whole rollouts, at least 4)."""
+        parallel = 1 if backend in ("dummy", "native") else min(n_envs, cores)
+        # the learner's per-step work caps cheap envs near 1,500 vector steps/s
+        expected = min(0.9 * before * parallel, 1500 * n_envs)
+        rollout = rollout_per_env * n_envs
+        return max(4, math.ceil(expected * seconds / rollout) + 1) * rollout
+
     with tempfile.TemporaryDirectory(prefix="rl-train-throughput-") as tmp:
         for env in args.envs:
             env_id = ENVS[env]
             before = single_core_rate(env_id, rate_seconds)
             print(f"{env}: single-core {before:,.0f} env steps/s", flush=True)
-            for backend in args.backends:
-                if backend == "native" and env != "simple":
-                    continue  # only the kinematic reach has a batched numpy VecEnv
-                for n_envs in n_envs_list:
-                    parallel = 1 if backend in ("dummy", "native") else min(n_envs, cores)
-                    # the learner's per-step work caps cheap envs near 1,500 vector steps/s
-                    expected = min(0.9 * before * parallel, 1500 * n_envs)
-                    rollout = rollout_per_env * n_envs
-                    rollouts = max(4, math.ceil(expected * seconds / rollout) + 1)
-                    row = ppo_run(env, backend, n_envs, rollouts * rollout, Path(tmp))
-                    results.append(row)
-                    args.out.mkdir(parents=True, exist_ok=True)  # partial results, as we go
-                    partial = {"single_core": {env: before}, "results": results}
-                    (args.out / "throughput.partial.json").write_text(json.dumps(partial))
-                    if "error" in row:
-                        print(f"  {backend:8s} {n_envs:3d} envs: FAILED {row['error']}")
-                    else:
-                        print(
-                            f"  {backend:8s} {n_envs:3d} envs: {row['steps_per_s']:8,.0f} "
-                            f"steps/s, start-up {row['startup_s']:.1f} s, "
-                            f"peak PSS {row['peak_pss_mb']:,.0f} MB",
-                            flush=True,
-                        )
+            backends = [b for b in args.backends if b != "native" or env == "simple"]
+            for n_envs in n_envs_list:
+                runs: dict[str, list[dict]] = {backend: [] for backend in backends}
+                for repeat in range(args.repeats):
+                    # Interleaved, the order rotating each repetition (A B C, B C A, ...):
+                    # a slow spell of the machine hits every backend alike.
+                    shift = repeat % len(backends)
+                    for backend in backends[shift:] + backends[:shift]:
+                        workdir = Path(tmp) / f"repeat-{repeat}"
+                        row = ppo_run(env, backend, n_envs, budget(backend, n_envs), workdir)
+                        runs[backend].append(row)
+                        every_run.append(row)
+                        report_run(row)
+                        args.out.mkdir(parents=True, exist_ok=True)  # partial results, as we go
+                        partial = {"single_core": {env: before}, "runs": every_run}
+                        (args.out / "throughput.partial.json").write_text(json.dumps(partial))
+                results.extend(combine(rows) for rows in runs.values())
             after = single_core_rate(env_id, rate_seconds)
             single = (before + after) / 2
             limits[env] = {
@@ -373,12 +447,21 @@ def main(argv: list[str] | None = None) -> int:
             "",
             limits_text(limits, cores),
             "",
+            f"Each setting ran {args.repeats} time(s), interleaved with the other backends "
+            "(their order rotating each repetition); the table gives medians, and the "
+            "steps/s of the slowest and fastest run.",
+            "",
+            *(paired_ratios(results, "shm", "subproc") or ["(no shm/subproc pairs)"]),
+            "",
             "PPO steps/s: steady state (after the first rollout), rollouts and updates; "
             "of limit: that over the limit. Update share: PPO update time over rollout + "
             "update time. CPU ms/step: CPU time of all processes (learner, workers) per env "
             "step while training; CPU efficiency: the bare env's CPU per step over that, "
             "i.e. the share of all CPU spent on physics (hardly affected by other load, "
-            "unlike steps/s). Start-up: process start to the first env step. Peak PSS: "
+            "unlike steps/s); no schedule can take PPO steps/s above that share of the limit, "
+            "which assumes all CPU goes to physics. Learner CPU ms/step: the main process "
+            "alone (SB3's PPO rollout loop and update, logging threads; with dummy also the "
+            "envs). Start-up: process start to the first env step. Peak PSS: "
             "all processes together (RSS double-counts shared pages).",
             "",
             table(results, limits),
@@ -394,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu": cpu_model(),
                 "usable_cores": cores,
                 "load_average": {"start": load_start, "end": load_end},
+                "repeats": args.repeats,
                 "limits": limits,
                 "results": results,
             },
