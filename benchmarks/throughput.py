@@ -234,9 +234,13 @@ def report_run(row: dict) -> None:
     if "error" in row:
         print(f"  {row['backend']:8s} {row['n_envs']:3d} envs: FAILED {row['error']}")
         return
+    # CPU ms/step per run tells a slow run's cause: more CPU per step is a slower CPU (other
+    # work on the host), the same CPU per step is idle cores (scheduling, waiting).
+    cpu = row.get("cpu_ms_per_step")
     print(
         f"  {row['backend']:8s} {row['n_envs']:3d} envs: {row['steps_per_s']:8,.0f} "
-        f"steps/s, start-up {row['startup_s']:.1f} s, peak PSS {row['peak_pss_mb']:,.0f} MB",
+        f"steps/s, start-up {row['startup_s']:.1f} s, peak PSS {row['peak_pss_mb']:,.0f} MB"
+        + (f", CPU {cpu:.3f} ms/step" if cpu else ""),
         flush=True,
     )
 
@@ -447,9 +451,13 @@ def main(argv: list[str] | None = None) -> int:
             "",
             limits_text(limits, cores),
             "",
-            f"Each setting ran {args.repeats} time(s), interleaved with the other backends "
-            "(their order rotating each repetition); the table gives medians, and the "
-            "steps/s of the slowest and fastest run.",
+            (
+                f"Each setting ran {args.repeats} times, interleaved with the other backends "
+                "(their order rotating each repetition); the table gives medians, and the "
+                "steps/s of the slowest and fastest run."
+                if args.repeats > 1
+                else "Each setting ran once, the backends of one n_envs back to back."
+            ),
             "",
             *(paired_ratios(results, "shm", "subproc") or ["(no shm/subproc pairs)"]),
             "",
