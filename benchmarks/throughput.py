@@ -286,7 +286,8 @@ def paired_ratios(results: list[dict], numerator: str, denominator: str) -> list
             spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
             lines.append(
                 f"- {env}, {n_envs} envs: {numerator} / {denominator} = "
-                f"{statistics.median(ratios):.2f}x{spread} over {len(ratios)} paired runs"
+                f"{statistics.median(ratios):.2f}x{spread} over {len(ratios)} paired "
+                + ("runs" if len(ratios) > 1 else "run")
             )
     return lines
 
@@ -465,8 +466,9 @@ def main(argv: list[str] | None = None) -> int:
             "of limit: that over the limit. Update share: PPO update time over rollout + "
             "update time. CPU ms/step: CPU time of all processes (learner, workers) per env "
             "step while training; CPU efficiency: the bare env's CPU per step over that, "
-            "i.e. the share of all CPU spent on physics (hardly affected by other load, "
-            "unlike steps/s); no schedule can take PPO steps/s above that share of the limit, "
+            "i.e. the share of all CPU spent on physics (unlike steps/s, not lowered by other "
+            "processes sharing the cores, but lowered when the host slows the CPU during the "
+            "run); no schedule can take PPO steps/s above that share of the limit, "
             "which assumes all CPU goes to physics. Learner CPU ms/step: the main process "
             "alone (SB3's PPO rollout loop and update, logging threads; with dummy also the "
             "envs). Start-up: process start to the first env step. Peak PSS: "
