@@ -5,23 +5,14 @@ Speed goals live in benchmarks/logging_modes.py; nothing here is timed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, cli_env, finished_offline_run
+from conftest import REPO, cli_env, finished_offline_run, load_benchmark
 
 BENCHMARK = REPO / "benchmarks" / "logging_modes.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("logging_modes", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["logging_modes"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +81,7 @@ def _run(mode: str, rate: float, startup: float, status: str = "ok", rep: int = 
 
 
 def test_summary_gives_medians_ranges_and_ratios_to_disabled():
-    bench = _load_benchmark()
+    bench = load_benchmark("logging_modes")
     runs = [
         _run("disabled", 1000, 10.0, rep=0),
         _run("offline", 990, 10.5, rep=0),
@@ -118,7 +109,7 @@ def test_summary_gives_medians_ranges_and_ratios_to_disabled():
 
 
 def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
-    bench = _load_benchmark()
+    bench = load_benchmark("logging_modes")
     # The machine got 30% faster after the first repetition; offline costs 2% throughout.
     disabled = [_run("disabled", rate, 1.0, rep=rep) for rep, rate in enumerate([700, 1000, 1000])]
     offline = [_run("offline", rate, 1.0, rep=rep) for rep, rate in enumerate([686, 980, 980])]
@@ -129,7 +120,7 @@ def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
 
 
 def test_the_mode_order_rotates_between_repetitions():
-    bench = _load_benchmark()
+    bench = load_benchmark("logging_modes")
     args = bench.parse_args(["--envs", "simple", "--profiles", "default", "--reps", "3"])
     order = [spec.mode for spec in bench.plan(args)]
     assert order == [
@@ -139,7 +130,7 @@ def test_the_mode_order_rotates_between_repetitions():
 
 
 def test_failed_runs_are_left_out_of_the_statistics():
-    bench = _load_benchmark()
+    bench = load_benchmark("logging_modes")
     runs = [_run("disabled", 1000, 10.0), _run("offline", 500, 10.0, status="failed")]
     runs[1]["reason"] = "exit 1: boom"
     block = bench.summarize(runs)[("simple", "default")]

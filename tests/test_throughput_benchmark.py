@@ -4,24 +4,15 @@ benchmark itself reports."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, cli_env
+from conftest import REPO, cli_env, load_benchmark
 
 BENCHMARK = REPO / "benchmarks" / "throughput.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("throughput_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["throughput_benchmark"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +79,7 @@ def _row(backend, runs, pss=500.0, error=None):
 
 
 def test_repeats_combine_to_medians_and_the_highest_memory_peak():
-    bench = _load_benchmark()
+    bench = load_benchmark("throughput")
     runs = [_row("shm", [r], pss) for r, pss in [(3000, 900), (1000, 1100), (1300, 1000)]]
     row = bench.combine(runs)
     assert row["steps_per_s"] == 1300  # the median, not the mean
@@ -97,14 +88,14 @@ def test_repeats_combine_to_medians_and_the_highest_memory_peak():
 
 
 def test_a_failed_repeat_fails_the_setting():
-    bench = _load_benchmark()
+    bench = load_benchmark("throughput")
     row = bench.combine([_row("shm", [3000]), _row("shm", [], error="exit 1: boom")])
     assert row["error"] == "exit 1: boom"
     assert "| reach | shm | 16 | failed |" in bench.table([row], {})
 
 
 def test_ratios_pair_runs_of_the_same_repetition():
-    bench = _load_benchmark()
+    bench = load_benchmark("throughput")
     # The machine slowed down by half after the first repetition; shm stays 1.5x subproc.
     shm = bench.combine([_row("shm", [r]) for r in (3000, 1500)])
     subproc = bench.combine([_row("subproc", [r]) for r in (2000, 1000)])
