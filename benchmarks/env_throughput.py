@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
+from harness import REPO, RESULTS, child_env
+
 DEFAULT_PANDAGYM_PYTHON = "/tmp/pandagym-venv/bin/python"
 VEC_ID = "SimpleReachVecEnv(1024)"
 VEC_ENVS = 1024
@@ -139,7 +139,7 @@ class Worker:
 
 
 def start_worker(python: str, env_id: str, owner: str) -> Worker | None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = child_env(one_thread=True)
     process = subprocess.Popen(
         [python, __file__, "--worker", env_id],
         stdin=subprocess.PIPE,
@@ -182,7 +182,7 @@ def our_ids(quick: bool) -> list[str]:
 
 def machine() -> dict:
     # Imported here: --worker processes may run in panda-gym's venv, without rl-train.
-    from rl_train.config import cpu_model
+    from rl_train.machine import cpu_model
 
     return {
         "host": platform.node(),

@@ -41,10 +41,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rl_train.config import cpu_model, usable_cores
+from harness import REPO, RESULTS, child_env, rl_train_command
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "benchmarks" / "results"
+from rl_train.machine import cpu_model, usable_cores
+
 MODES = ("disabled", "offline", "online")
 ENVS = {"simple": ["--use-simple-env"], "pybullet": []}
 ENV_NAMES = {"simple": "simple kinematic reach", "pybullet": "PyBullet reach"}
@@ -317,7 +317,7 @@ def target_lines(
     if probe_init is not None:
         verdict = "met" if probe_init[0] <= TARGETS["offline_init_s"] else "NOT met"
         lines.append(
-            f"- offline wandb.init, alone (probe: tracking.start, no env workers, "
+            f"- offline wandb.init, alone (probe: tracking.client.start, no env workers, "
             f"n={len(probe or [])}): median {probe_init[0]:.2f} s, max {probe_init[2]:.2f} s "
             f"(+ import wandb {probe_import[0]:.2f} s) "
             f"(target ≤ {TARGETS['offline_init_s']} s): {verdict}"
@@ -345,10 +345,11 @@ def target_lines(
 PROBE_CODE = """
 import json, shutil, tempfile
 from pathlib import Path
-from rl_train import tracking
+from rl_train.store.record import new_run_id
+from rl_train.tracking import client
 folder = Path(tempfile.mkdtemp(prefix="rl-train-wandb-probe-"))
 try:
-    tracker = tracking.start("offline", tracking.new_run_id(), folder,
+    tracker = client.start("offline", new_run_id(), folder,
                              "rl-train-logging-modes", None, "probe", {"probe": True})
     for step in range(1, 21):
         tracker.log({"a": step, "b": 0.5 * step}, step=step)
@@ -360,7 +361,7 @@ finally:
 
 
 def probe_wandb_start(reps: int, child_env: dict[str, str]) -> list[dict[str, Any]]:
-    """The trainer's own W&B start (tracking.start) and finish, alone in a process:
+    """The trainer's own W&B start (tracking.client.start) and finish, alone in a process:
     what wandb.init costs without 16 env workers starting next to it."""
     results = []
     for _ in range(reps):
@@ -530,11 +531,6 @@ class RunSpec:
         return f"{self.env}-{self.profile}-{self.mode}-r{self.rep}"
 
 
-def rl_train_command() -> list[str]:
-    script = Path(sys.executable).parent / "rl-train"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rl_train.cli"]
-
-
 def cli_args(spec: RunSpec, args: argparse.Namespace, output_dir: Path) -> list[str]:
     cli = [
         *ENVS[spec.env],
@@ -585,7 +581,7 @@ def _note_wandb_cpu(
         try:
             if process.name().startswith("wandb-core"):
                 seen = core
-            elif "rl_train.wandb_process" in process.cmdline():
+            elif "rl_train.tracking.process" in process.cmdline():
                 seen = logging
             else:
                 continue
@@ -629,7 +625,7 @@ def run_one(
     server: Any = None,
 ) -> dict[str, Any]:
     output_dir = work_dir / "runs"
-    command = [*rl_train_command(), *cli_args(spec, args, output_dir)]
+    command = rl_train_command(*cli_args(spec, args, output_dir))
     result: dict[str, Any] = {
         "env": spec.env,
         "profile": spec.profile,
@@ -747,7 +743,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
 
 
 def machine_description() -> dict[str, Any]:
-    from rl_train.run_record import library_versions
+    from rl_train.store.record import library_versions
 
     model = cpu_model()
     versions = library_versions()
@@ -986,17 +982,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.output_prefix = args.from_json.parent / args.from_json.stem  # next to it
     if args.output_prefix is None:
         name = "logging_modes.quick" if args.quick else "logging_modes"
-        args.output_prefix = RESULTS_DIR / name
+        args.output_prefix = RESULTS / name
     return args
-
-
-def _child_env() -> dict[str, str]:
-    child_env = dict(os.environ)
-    for key in ("WANDB_MODE", "WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_DIR"):
-        child_env.pop(key, None)
-    child_env["WANDB_SILENT"] = "true"
-    child_env["PYTHONPATH"] = str(REPO) + os.pathsep + child_env.get("PYTHONPATH", "")
-    return child_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1005,18 +992,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
         if args.add_probe and not saved["meta"].get("probe"):
-            saved["meta"]["probe"] = probe_wandb_start(args.probe_reps, _child_env())
+            saved["meta"]["probe"] = probe_wandb_start(args.probe_reps, child_env())
         text, _ = write_outputs(saved["runs"], saved["meta"], args.output_prefix)
         print(text)
         return 0
-    child_env = _child_env()
+    run_env = child_env()
 
     proxy, online_env, online_unavailable, server_process = None, None, None, None
     if "online" in args.modes:
         online_unavailable = check_online(args.server_url, args.api_key)
         if online_unavailable is None:
             url = urllib.parse.urlsplit(args.server_url)
-            online_env = dict(child_env, WANDB_API_KEY=args.api_key)
+            online_env = dict(run_env, WANDB_API_KEY=args.api_key)
             if url.scheme == "http" and url.hostname:
                 proxy = CountingProxy(url.hostname, url.port or 80)
                 server_process = local_server_process(url.hostname, url.port or 80)
@@ -1057,10 +1044,10 @@ def main(argv: list[str] | None = None) -> int:
                 specs[0].env, "default", "disabled", -1, 2 * ROLLOUT_STEPS_PER_ENV * args.n_envs
             )
             print("warm-up run (discarded) ...", flush=True)
-            run_one(warm, args, work_dir, child_env, None)
+            run_one(warm, args, work_dir, run_env, None)
         if args.probe_reps > 0 and "offline" in args.modes:
             print(f"W&B start probe x{args.probe_reps} ...", flush=True)
-            meta["probe"] = probe_wandb_start(args.probe_reps, child_env)
+            meta["probe"] = probe_wandb_start(args.probe_reps, run_env)
         queue, retried = list(specs), set()
         index = 0
         while queue:
@@ -1078,7 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 continue
-            env = online_env if spec.mode == "online" else child_env
+            env = online_env if spec.mode == "online" else run_env
             online = spec.mode == "online"
             result = run_one(
                 spec,

@@ -32,22 +32,14 @@ import threading
 import time
 from pathlib import Path
 
-from rl_train.config import cpu_model, usable_cores  # light: no torch
+from harness import RESULTS, child_env, rl_train_command, shipped_n_steps
+
+from rl_train.machine import cpu_model, usable_cores
 
 # Light imports only: this script's processes must not bring torch along.
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
 ENVS = {"reach": "rltrain/PandaReach-v0", "simple": "rltrain/PandaReachSimple-v0"}
 BACKENDS = ("dummy", "subproc", "shm", "native")  # native: the simple env only
 PROGRESS = re.compile(r"\s*\d+% ([\d,]+)/[\d,]+ steps")
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("WANDB_MODE", None)
-    return env
 
 
 # -- the limit: one core stepping envs, nothing else ---------------------------------------
@@ -57,7 +49,7 @@ def env_rate_in_this_process(env_id: str, seconds: float, n_envs: int = 8) -> fl
     """Env steps/s of one process stepping `n_envs` envs round-robin (auto-reset)."""
     import numpy as np
 
-    from rl_train.env_factory import EnvFactory
+    from rl_train.vec.env_factory import EnvFactory
 
     envs = [EnvFactory(env_id, 0, rank)() for rank in range(n_envs)]
     actions = np.random.default_rng(0).uniform(-1, 1, (4096, *envs[0].action_space.shape))
@@ -80,7 +72,7 @@ def env_rate_in_this_process(env_id: str, seconds: float, n_envs: int = 8) -> fl
 def single_core_rate(env_id: str, seconds: float) -> float:
     command = [sys.executable, __file__, "--env-rate", env_id, "--seconds", str(seconds)]
     done = subprocess.run(
-        command, env={**child_env(), **ONE_THREAD}, capture_output=True, text=True, check=True
+        command, env=child_env(one_thread=True), capture_output=True, text=True, check=True
     )
     return float(done.stdout.strip().splitlines()[-1])
 
@@ -148,20 +140,10 @@ class TreeMemory:
         self._thread.join()
 
 
-def n_steps_per_env() -> int:
-    import yaml
-
-    table = yaml.safe_load((REPO / "rl_train" / "hyperparams" / "ppo.yml").read_text())
-    return int(table["default"].get("n_steps", 2048))
-
-
-def rl_train_command(env: str, workdir: Path, name: str, flags: list[str]) -> list[str]:
+def reach_run_command(env: str, workdir: Path, name: str, flags: list[str]) -> list[str]:
     """The real `rl-train` for one benchmark run of a reach env ("reach" or "simple"):
     W&B disabled, only the final checkpoint, the run in workdir/name."""
-    return [
-        sys.executable,
-        "-m",
-        "rl_train.cli",
+    return rl_train_command(
         "--env",
         "reach",
         *(["--use-simple-env"] if env == "simple" else []),
@@ -174,7 +156,7 @@ def rl_train_command(env: str, workdir: Path, name: str, flags: list[str]) -> li
         str(workdir),
         "--run-name",
         name,
-    ]
+    )
 
 
 def update_share_of(timings: dict) -> float | None:
@@ -186,7 +168,7 @@ def update_share_of(timings: dict) -> float | None:
 def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
     name = f"{env}-{backend}-{n_envs}"
     flags = ["--vec-env", backend, "--n-envs", str(n_envs), "--total-timesteps", str(total)]
-    command = rl_train_command(env, workdir, name, flags)
+    command = reach_run_command(env, workdir, name, flags)
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as stderr_file:
         process = subprocess.Popen(
@@ -391,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (4.0 if args.quick else 8.0)
     rate_seconds = 2.0 if args.quick else 4.0
     cores = usable_cores()
-    rollout_per_env = n_steps_per_env()
+    rollout_per_env = shipped_n_steps()
     command = " ".join([Path(sys.executable).name, "benchmarks/throughput.py", *sys.argv[1:]])
     print(f"{command}\nmachine: {cpu_model()}, {cores} usable cores (nproc {os.cpu_count()})")
     load_start = os.getloadavg()

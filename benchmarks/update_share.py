@@ -28,12 +28,11 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from throughput import child_env, rl_train_command, update_share_of  # this folder: light
+from harness import RESULTS, child_env
+from throughput import reach_run_command, update_share_of
 
-from rl_train.config import cpu_model, usable_cores  # light: no torch
+from rl_train.machine import cpu_model, usable_cores
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
 SUCCESS_TARGET = 0.95
 
 # n_steps is per env (16 envs): 64 -> 1,024-step rollouts. Gradient steps per rollout =
@@ -64,7 +63,7 @@ def one_run(setting: str, seed: int, total: int | None, workdir: Path, env: str)
     flags = ["--n-envs", "16", "--seed", str(seed), "--config", str(config_file)]
     if total:
         flags += ["--total-timesteps", str(total)]
-    command = rl_train_command(env, workdir, name, flags)
+    command = reach_run_command(env, workdir, name, flags)
     done = subprocess.run(command, env=child_env(), capture_output=True, text=True)
     if done.returncode != 0:
         return {"setting": setting, "seed": seed, "error": done.stderr[-500:]}

@@ -14,7 +14,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from rl_train import checkpoint
+from rl_train.store import checkpoint
 
 
 def rng_states() -> dict[str, Any]:

@@ -8,12 +8,8 @@ from typing import TextIO
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+from rl_train.training.evaluation import rollout_success_rate
+from rl_train.units import format_duration
 
 
 class ProgressCallback(BaseCallback):
@@ -36,10 +32,8 @@ class ProgressCallback(BaseCallback):
         self.next_line_fraction = (done_tenths + 1) / 10
 
     def _success_rate(self) -> str:
-        buffer = getattr(self.model, "ep_success_buffer", None)
-        if not buffer:
-            return ""
-        return f"  success {sum(buffer) / len(buffer):.0%}"
+        rate = rollout_success_rate(self.model)
+        return "" if rate is None else f"  success {rate:.0%}"
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.started

@@ -39,8 +39,8 @@ with _quiet_c_output():
 import pybullet_data  # noqa: E402
 from pybullet_utils.bullet_client import BulletClient  # noqa: E402
 
-PHYSICS_DT = 1.0 / 250.0
-SUBSTEPS = 10  # 10 x 1/250 s = 0.04 s: a 25 Hz control period
+from envs.control import PHYSICS_DT, SUBSTEPS  # noqa: E402
+
 # Bullet's default is 50 sequential-impulse iterations per physics step; with the joints
 # under position control 10 already converge (tests/test_envs.py checks that the arm
 # tracks its targets and can grasp), at less than half the cost of a physics step.

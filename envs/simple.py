@@ -16,13 +16,11 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import panda_kinematics as kinematics
-from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type
+from envs.control import BASE_POSITION, CONTROL_DT, EE_STEP
+from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type, reach_reward
 from envs.tasks.reach import GOAL_HIGH, GOAL_LOW
 
-BASE_POSITION = np.array([-0.6, 0.0, 0.0])  # as the PyBullet Panda stands
-CONTROL_DT = 0.04  # 25 Hz, as the PyBullet envs
-EE_STEP = 0.05
-_BASE_X = float(BASE_POSITION[0])  # the base stands at y = z = 0 on the table
+BASE_X = float(BASE_POSITION[0])  # the base stands at y = z = 0 on the table
 _NEUTRAL = kinematics.NEUTRAL.tolist()
 
 
@@ -44,7 +42,7 @@ class SimpleReachEnv(gym.Env):
         self.q = q
         self._axes, self._origins, self._ee_base = kinematics.chain_scalar(q)
         ex, ey, ez = self._ee_base
-        self.ee = (ex + _BASE_X, ey, ez)
+        self.ee = (ex + BASE_X, ey, ez)
 
     def _obs(self) -> np.ndarray:
         return np.array((*self.ee, *self.velocity, *self._goal), dtype=np.float32)
@@ -76,9 +74,5 @@ class SimpleReachEnv(gym.Env):
             (z - old_z) / CONTROL_DT,
         )
         distance = self._distance()
-        success = distance < SUCCESS_DISTANCE
-        if self.reward_type == "sparse":
-            reward = -float(not success)
-        else:
-            reward = -distance
-        return self._obs(), reward, False, False, {"is_success": success}
+        reward = reach_reward(distance, self.reward_type)
+        return self._obs(), reward, False, False, {"is_success": distance < SUCCESS_DISTANCE}

@@ -19,8 +19,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 
 from envs import EPISODE_STEPS
 from envs import panda_kinematics as kinematics
-from envs.simple import _BASE_X, CONTROL_DT, EE_STEP
-from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type
+from envs.control import CONTROL_DT, EE_STEP
+from envs.simple import BASE_X
+from envs.tasks.base import SUCCESS_DISTANCE, check_reward_type, reach_reward
 from envs.tasks.reach import GOAL_HIGH, GOAL_LOW
 
 OBS_SIZE = 9
@@ -63,7 +64,7 @@ class SimpleReachVecEnv(VecEnv):
         self.q = q
         axes, origins, ee_base = kinematics.chain_batch(q)
         self._frames = (axes, origins, ee_base)
-        self.ee = np.stack([ee_base[0] + _BASE_X, ee_base[1], ee_base[2]])
+        self.ee = np.stack([ee_base[0] + BASE_X, ee_base[1], ee_base[2]])
 
     def _reset_envs(self, which: np.ndarray) -> None:
         """Neutral pose and a new goal for the envs in `which` (indices)."""
@@ -123,10 +124,7 @@ class SimpleReachVecEnv(VecEnv):
         self.elapsed += 1
         distance = self._distance()
         success = distance < SUCCESS_DISTANCE
-        if self.reward_type == "sparse":
-            rewards = -(~success).astype(np.float32)
-        else:
-            rewards = (-distance).astype(np.float32)
+        rewards = reach_reward(distance, self.reward_type).astype(np.float32)
         observations = self._observations()
         infos: list[dict[str, Any]] = [{"is_success": s} for s in success.tolist()]
         dones = self.elapsed >= self.max_episode_steps

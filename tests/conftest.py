@@ -16,7 +16,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def load_benchmark(name: str):
-    """benchmarks/<name>.py as a module (benchmarks/ is scripts, not a package)."""
+    """benchmarks/<name>.py as a module (benchmarks/ is scripts, not a package; they import
+    their shared benchmarks/harness.py as a script run would)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.append(str(REPO / "benchmarks"))
     module_name = f"{name}_benchmark"  # not to shadow a module of that name
     spec = importlib.util.spec_from_file_location(module_name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -63,13 +66,13 @@ def wandb_files(run_dir: Path) -> list[Path]:
 
 def finished_offline_run(cwd: Path, args: list[str]):
     """A real offline run under cwd/runs that must succeed: (process, run dir, its W&B log)."""
-    from rl_train import wandb_log
+    from rl_train.store import wandb_txlog
 
     done = run_cli([*args, "--wandb-mode", "offline", "--output-dir", "runs"], cwd=cwd)
     assert done.returncode == 0, done.stderr
     run_dir = only_run_dir(cwd / "runs")
     (log_file,) = wandb_files(run_dir)
-    return done, run_dir, wandb_log.read_run(log_file)
+    return done, run_dir, wandb_txlog.read_run(log_file)
 
 
 @pytest.fixture

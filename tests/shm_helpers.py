@@ -75,18 +75,37 @@ if "GoalCountdown-v0" not in gym.registry:
     gym.register("GoalCountdown-v0", entry_point="shm_helpers:GoalCountdown", max_episode_steps=12)
 
 
+class Introspect(gym.Wrapper):
+    """Lets a test ask a worker process about itself, through env_method("worker_state")."""
+
+    def worker_state(self) -> dict:
+        import signal
+        import sys
+
+        from rl_train.vec.shm_worker import THREAD_ENV_VARS
+
+        return {
+            "modules": sorted(sys.modules),
+            "thread_env": {var: os.environ.get(var) for var in THREAD_ENV_VARS},
+            "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+        }
+
+
 @dataclass(frozen=True)
 class MakeEnv:
     """gym.make(env_id) in the worker, after setting env vars there (CRASH_* for
-    crash_env: a running forkserver does not see env vars set later in the tests)."""
+    crash_env: a running forkserver does not see env vars set later in the tests);
+    introspect: wrapped in Introspect."""
 
     env_id: str
     env_vars: dict[str, str] = field(default_factory=dict)
     kwargs: dict = field(default_factory=dict)
+    introspect: bool = False
 
     def __call__(self) -> gym.Env:
         os.environ.update(self.env_vars)
         import crash_env  # noqa: F401  (registers CrashingReach-v0)
         import shm_helpers  # noqa: F401  (registers GoalCountdown-v0)
 
-        return gym.make(self.env_id, **self.kwargs)
+        env = gym.make(self.env_id, **self.kwargs)
+        return shm_helpers.Introspect(env) if self.introspect else env

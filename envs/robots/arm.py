@@ -10,13 +10,16 @@ Observation: end-effector position and linear velocity (world frame).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from gymnasium import spaces
 
-from envs.sim import Sim
+from envs.control import BASE_POSITION, EE_STEP, JOINT_STEP
 
-EE_STEP = 0.05  # metres per unit action
-JOINT_STEP = 0.05  # radians per unit action
+if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.sim import Sim
+
 TOOL_DOWN = (1.0, 0.0, 0.0, 0.0)  # tool z axis pointing at the table (x, y, z, w)
 CONTROL_MODES = ("ee", "joints")
 # What a task needs of the gripper: "off" (unpowered and unobserved: reach), "closed"
@@ -31,7 +34,7 @@ IK_THRESHOLD = 1e-3
 class Arm:
     name = "arm"
     urdf = ""
-    base_position = (-0.6, 0.0, 0.0)
+    base_position = BASE_POSITION
     arm_joints: tuple[int, ...] = ()
     ee_link = -1
     tool_offset = 0.0  # metres along the EE link's z axis to the point that should reach

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from envs.sim import Sim
+if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.sim import Sim
+
 
 SUCCESS_DISTANCE = 0.05  # metres
 REWARD_TYPES = ("dense", "sparse")
@@ -18,6 +22,17 @@ def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def sparse_reward(goal_distance: np.ndarray) -> np.ndarray:
     """-1 until the goal is within SUCCESS_DISTANCE, then 0 (panda-gym's sparse reward)."""
     return -(goal_distance >= SUCCESS_DISTANCE).astype(np.float32)
+
+
+def reach_reward(goal_distance, reward_type: str):
+    """The reward of a goal at `goal_distance`: dense -distance, sparse -1 until within
+    SUCCESS_DISTANCE, then 0. A float for a float (the kinematic env steps in plain
+    Python), an array for an array."""
+    if reward_type == "sparse":
+        if isinstance(goal_distance, float):
+            return -1.0 if goal_distance >= SUCCESS_DISTANCE else 0.0
+        return sparse_reward(goal_distance)
+    return -goal_distance
 
 
 def check_reward_type(reward_type: str) -> None:

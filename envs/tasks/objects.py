@@ -12,12 +12,14 @@ it from info["hand_distance"], which every step reports.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from envs.sim import Sim
 from envs.tasks.base import GoalTask, distance, sparse_reward
+
+if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.sim import Sim
 
 HALF_SIZE = 0.02  # a 4 cm cube, as panda-gym's
 CUBE_MASS = 0.2  # kg

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from envs.sim import Sim
-from envs.tasks.base import SUCCESS_DISTANCE, GoalTask, distance, sparse_reward
+from envs.tasks.base import SUCCESS_DISTANCE, GoalTask, distance, reach_reward
+
+if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.sim import Sim
 
 GOAL_LOW = np.array([-0.15, -0.15, 0.0])
 GOAL_HIGH = np.array([0.15, 0.15, 0.3])
@@ -32,7 +34,5 @@ class Reach(GoalTask):
         return NO_TASK_STATE, robot_observation[:3], {}
 
     def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):
-        d = distance(achieved, desired)
-        if self.reward_type == "sparse":
-            return sparse_reward(d)
-        return -d.astype(np.float32)
+        # np.float32 of a scalar is a scalar, of an array (HER's batches) an array.
+        return np.float32(reach_reward(distance(achieved, desired), self.reward_type))

@@ -1,0 +1,65 @@
+"""The `rl-train` command: dispatch to training or `rl-train runs ...`, errors as one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from rl_train.errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["runs"]:
+            from rl_train.cli.runs import main as runs_main
+
+            return runs_main(argv[1:])
+        if argv[:1] == ["train"]:
+            argv = argv[1:]
+        return _train(argv)
+    except UserError as exc:
+        print(f"rl-train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _train(argv: list[str]) -> int:
+    from rl_train.cli.train import config_from_args
+    from rl_train.config.resolve import resolve
+    from rl_train.tracking import session
+
+    config, explicit, resume = config_from_args(argv)
+    # The W&B run starts (session.py) before torch loads, and torch only once the flags
+    # are valid.
+    if resume:
+        from rl_train.config.resume import resume_plan
+
+        config, checkpoint = resume_plan(resume, config, explicit)
+        resumed = session.begin_resume(config)
+        from rl_train.training.trainer import resume_training
+
+        return resume_training(resumed, checkpoint).exit_code
+    resolve(config, cli_n_envs_given="n_envs" in explicit)
+    fresh = session.begin_fresh(config)
+    from rl_train.training.trainer import train
+
+    return train(fresh).exit_code
+
+
+def entry_point() -> None:
+    """The `rl-train` command: main(), then leave without Python's own shutdown.
+
+    By now the run is saved, closed and summarised. CPython's shutdown resets the signal
+    handlers to the defaults and then tears modules down (torch, wandb) for a noticeable
+    time: a Ctrl-C or SIGTERM in that window (a user pressing twice) would kill the
+    process by signal and hide the run's exit status, which scripts rely on.
+    """
+    code = main()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a late signal: end now, with `code`
+        signal.signal(signum, lambda *_: os._exit(code))
+    if "wandb" in sys.modules:
+        sys.modules["wandb"].teardown()  # stop wandb's service process cleanly
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,436 @@
+"""`rl-train runs <command>`: argument parsing and printing; the work is in rl_train.store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rl_train.cli.parsing import OneLineParser
+from rl_train.errors import UserError
+from rl_train.store import clean, query, sync
+from rl_train.store.history import History, export, read_history
+from rl_train.store.summary import run_summary
+from rl_train.units import human_size, parse_age
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--output-dir", "--output_dir", default="runs", help="where runs live (default: runs/)"
+    )
+    parser = OneLineParser(
+        prog="rl-train runs",
+        description="Inspect, export, plot, sync and clean local (offline) runs. "
+        "A RUN is a run id, a run name, or a path.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    p = sub.add_parser("list", parents=[common], help="table of local runs")
+    p.add_argument("--json", action="store_true", help="machine-readable list")
+
+    p = sub.add_parser("show", parents=[common], help="config, summary, files, checkpoints")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--json", action="store_true", help="machine-readable")
+
+    p = sub.add_parser("export", parents=[common], help="history, config, summary to a file")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--format", choices=("csv", "json"), help="default: from -o's suffix, else csv")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="'-' for stdout")
+
+    p = sub.add_parser("plot", parents=[common], help="learning curves, runs overlaid")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument(
+        "--metric",
+        action="append",
+        help=f"metric key, repeatable (default: {', '.join(runs_plot_defaults())})",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png")
+
+    p = sub.add_parser("sync", parents=[common], help="upload runs with `wandb sync`")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="default: every unsynced run")
+    p.add_argument("--finished-only", action="store_true", help="skip crashed/interrupted runs")
+    p.add_argument("--older-than", metavar="AGE", help="only runs idle for AGE (30m, 12h, 2d)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+
+    p = sub.add_parser("clean", parents=[common], help="delete runs to free disk")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="these runs (default: all that match)")
+    p.add_argument("--synced", action="store_true", help="runs whose data is on the server")
+    p.add_argument("--crashed", action="store_true", help="runs that crashed")
+    p.add_argument("--older-than", metavar="AGE", help="runs idle for AGE (30m, 12h, 2d)")
+    p.add_argument("--force", action="store_true", help="also delete runs that are not synced")
+    p.add_argument("--dry-run", action="store_true", help="show what would be freed")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = sub.add_parser("dashboard", parents=[common], help="TensorBoard on the runs")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="default: every run under --output-dir")
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=6006, help="default: 6006")
+    return parser
+
+
+def runs_plot_defaults() -> tuple[str, ...]:
+    from rl_train.store.plotting import DEFAULT_METRICS
+
+    return DEFAULT_METRICS
+
+
+# ---------------------------------------------------------------- list / show
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else "-"
+
+
+def _short_env(env_id: str) -> str:
+    return env_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    summaries = [run_summary(run) for run in query.find_runs(Path(args.output_dir))]
+    if args.json:
+        print(json.dumps(summaries, indent=1))
+        return 0
+    if not summaries:
+        print(f"no runs under {args.output_dir}")
+        return 0
+    header = ("ID", "NAME", "ENV", "STATE", "STEPS", "SUCCESS", "SIZE", "SYNCED", "ENDED")
+    rows = [
+        (
+            s["run_id"],
+            s["name"],
+            _short_env(s["env_id"]),
+            s["state"],
+            f"{s['steps']:,}",
+            _percent(s["success_rate"]),
+            human_size(s["size_bytes"]),
+            s["sync_status"],
+            _when(s["ended_at"]),
+        )
+        for s in summaries
+    ]
+    _print_table(header, rows)
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    run = query.resolve_run(Path(args.output_dir), args.run)
+    summary = run_summary(run)
+    history = read_history(run)
+    checkpoints = query.checkpoints(run)
+    if args.json:
+        document = {
+            **summary,
+            "config": query.read_config(run),
+            "summary": history.summary,
+            "files": history.files,
+            "history_rows": len(history.rows),
+            "warnings": history.warnings,
+            "checkpoints": [
+                {
+                    "step": c.step,
+                    "path": str(c.path),
+                    "size_bytes": c.size_bytes,
+                    "latest": c.latest,
+                }
+                for c in checkpoints
+            ],
+        }
+        print(json.dumps(document, indent=1, default=str))
+        return 0
+    _print_show(run, summary, history, checkpoints)
+    return 0
+
+
+def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoints) -> None:
+    record = run.record
+    state = summary["state"]
+    if state != record.state:
+        state += f" (recorded as {record.state}; its process {record.pid} is gone)"
+    synced = summary["sync_status"]
+    if summary["synced_at"]:
+        synced += f" (last sync {_when(summary['synced_at'])})"
+    print(f"run {run.name}  id {run.run_id}")
+    for label, value in (
+        ("path", run.path),
+        ("env", record.env_id),
+        ("state", state),
+        ("steps", f"{record.steps:,} / {record.total_timesteps:,}"),
+        ("success rate", _percent(summary["success_rate"])),
+        ("started", _when(record.started_at)),
+        ("ended", _when(record.ended_at)),
+        ("sessions", record.sessions),
+        ("size", human_size(summary["size_bytes"])),
+        ("synced", synced),
+        ("history", f"{len(history.rows)} rows (steps with metrics)"),
+    ):
+        print(f"  {label + ':':<14}{value}")
+    print("  W&B folders:")
+    for folder in summary["wandb_dirs"] or ["(none)"]:
+        print(f"    {folder}")
+    for warning in history.warnings:
+        print(f"  warning: {warning}")
+    print("config:")
+    _print_mapping(query.read_config(run), indent="  ")
+    print("summary:")
+    scalars = {k: v for k, v in history.summary.items() if not k.startswith("_")}
+    _print_mapping(scalars, indent="  ")
+    print(f"files saved to W&B: {len(history.files)}")
+    code = [name for name in history.files if name.startswith("code/")]
+    for name in history.files:
+        if name not in code:
+            print(f"  {name}")
+    if code:
+        print(f"  code/ ({len(code)} files: the source snapshot)")
+    print("checkpoints:")
+    for c in checkpoints or []:
+        latest = "  (latest)" if c.latest else ""
+        print(f"  {c.step:>10,}  {human_size(c.size_bytes):>9}  {c.path}{latest}")
+    if not checkpoints:
+        print("  (none)")
+
+
+def _print_mapping(mapping: dict[str, Any], indent: str) -> None:
+    for key in sorted(mapping):
+        value = mapping[key]
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_mapping(value, indent + "  ")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+# ---------------------------------------------------------------- export / plot
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    run = query.resolve_run(Path(args.output_dir), args.run)
+    fmt = args.format or ("json" if args.output.endswith(".json") else "csv")
+    history = read_history(run)
+    with _open_output(args.output) as out:
+        export(run, history, fmt, out)
+    for warning in history.warnings:
+        print(f"rl-train: warning: {warning}", file=sys.stderr)
+    if args.output != "-":
+        what = "history" if fmt == "csv" else "history, config and summary"
+        print(f"exported {what} of {run.name}: {len(history.rows)} steps -> {args.output}")
+        if fmt == "csv":
+            print("  (config and summary: --format json)")
+    return 0
+
+
+@contextmanager
+def _open_output(path: str):
+    if path == "-":
+        yield sys.stdout
+        return
+    try:
+        with open(path, "w", newline="") as out:
+            yield out
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror}); choose another -o") from None
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from rl_train.store.plotting import plot_curves
+
+    selected = query.resolve_runs(Path(args.output_dir), args.runs)
+    metrics = args.metric or list(runs_plot_defaults())
+    histories = {run.name: read_history(run) for run in selected}
+    curves: dict[str, dict] = {}
+    for metric in metrics:
+        lines = {name: h.series(metric) for name, h in histories.items() if h.series(metric)[0]}
+        if not lines:
+            known = sorted({k for h in histories.values() for k in h.keys()} - {"_step"})
+            hint = ", ".join(k for k in known if not k.startswith("_"))[:300]
+            raise UserError(f"no run has metric {metric!r}; choose --metric from: {hint}")
+        for name in sorted(set(histories) - set(lines)):
+            print(f"rl-train: warning: {name} has no {metric}", file=sys.stderr)
+        curves[metric] = lines
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {out}: no directory {out.parent}; create it first")
+    plot_curves(curves, out)
+    print(f"plotted {len(selected)} run(s), {len(metrics)} metric(s) -> {out}")
+    return 0
+
+
+# ---------------------------------------------------------------- sync
+
+
+def _selected(args: argparse.Namespace) -> list[query.LocalRun]:
+    output_dir = Path(args.output_dir)
+    return query.resolve_runs(output_dir, args.runs) if args.runs else query.find_runs(output_dir)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from rl_train.tracking.server import check_server_reachable, server_url
+
+    min_age = parse_age(args.older_than) if args.older_than else None
+    plans = sync.plan_sync(_selected(args), args.finished_only, min_age)
+    todo = [p for p in plans if not p.skip_reason]
+    for plan in plans:
+        if plan.skip_reason and (args.runs or plan.skip_reason != "already synced"):
+            print(f"skip {plan.run.name}: {plan.skip_reason}")
+    if not todo:
+        print("nothing to sync")
+        return 0
+    if args.dry_run:
+        for plan in todo:
+            print(f"would sync {plan.run.name} ({plan.run.run_id}), oldest first:")
+            for folder in plan.folders:
+                print(f"  {folder}")
+        return 0
+    base_url = server_url()
+    try:
+        # wandb sync retries an unreachable server for minutes; fail in seconds instead.
+        check_server_reachable(base_url)
+    except UserError:
+        raise UserError(
+            f"W&B server {base_url} is not reachable; nothing was synced: start it or set "
+            "WANDB_BASE_URL (the runs stay local and unsynced)",
+            exit_code=3,
+        ) from None
+    wandb_exe = sync.wandb_executable()
+    failed = []
+    for plan in todo:
+        try:
+            sync.sync_run(plan, wandb_exe, base_url)
+        except UserError as exc:
+            failed.append(str(exc))
+            continue
+        print(f"synced {plan.run.name} ({plan.run.run_id}): {len(plan.folders)} W&B folder(s)")
+    if failed:
+        more = f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""
+        raise UserError(failed[0] + more, exit_code=1)
+    return 0
+
+
+# ---------------------------------------------------------------- clean
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    if not (args.runs or args.synced or args.crashed or args.older_than):
+        raise UserError(
+            "clean needs a selection; pass RUN names, --synced, --crashed or --older-than AGE"
+        )
+    min_age = parse_age(args.older_than) if args.older_than else None
+    choices = clean.choose_for_clean(
+        _selected(args), args.synced, args.crashed, min_age, args.force
+    )
+    for choice in choices:
+        if choice.refused:
+            print(f"keep   {choice.run.name}: {choice.refused}")
+    doomed = [c for c in choices if not c.refused]
+    if not doomed:
+        print("nothing to delete")
+        return 0
+    total = sum(c.size_bytes for c in doomed)
+    verb = "would delete" if args.dry_run else "will delete"
+    for choice in doomed:
+        status = sync.sync_status(choice.run)
+        print(
+            f"{verb} {choice.run.name} ({choice.run.state}, {status}, "
+            f"{human_size(choice.size_bytes)})"
+        )
+    if args.dry_run:
+        print(f"would free {human_size(total)} ({len(doomed)} run(s)); nothing deleted")
+        return 0
+    if not args.yes and not _confirm(f"Delete {len(doomed)} run(s), {human_size(total)}?"):
+        print("nothing deleted")
+        return 1
+    for choice in doomed:
+        clean.delete_run(choice.run)
+    print(f"freed {human_size(total)} ({len(doomed)} run(s) deleted)")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        raise UserError("not deleting without confirmation (stdin is not a terminal); pass --yes")
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    output_dir = Path(args.output_dir)
+    selected = _selected(args)
+    tb_dirs = list(query.iter_tb_dirs(selected))
+    if not tb_dirs:
+        raise UserError(f"no TensorBoard logs in the runs under {output_dir}; train a run first")
+    if args.runs:
+        # Named runs only, each shown under its run name.
+        logdir = ["--logdir_spec", ",".join(f"{name}:{path}" for name, path in tb_dirs)]
+    else:
+        logdir = ["--logdir", str(output_dir)]  # also picks up runs started later
+    url = _launch_tensorboard([*logdir, "--host", args.host, "--port", str(args.port)])
+    print(f"TensorBoard on {len(tb_dirs)} run(s): {url}  (Ctrl-C to stop)", flush=True)
+    stopped = threading.Event()
+    # SIGTERM (kill, a service manager) stops it as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("dashboard stopped", flush=True)
+    return 0
+
+
+def _launch_tensorboard(argv: list[str]) -> str:
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, *argv])
+    try:
+        return board.launch()
+    except program.TensorBoardPortInUseError:
+        port = argv[argv.index("--port") + 1]
+        raise UserError(f"port {port} is in use; pass --port with a free one") from None
+    except program.TensorBoardServerException as exc:
+        raise UserError(f"TensorBoard did not start ({exc.msg}); check --host/--port") from None
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "show": cmd_show,
+    "export": cmd_export,
+    "plot": cmd_plot,
+    "sync": cmd_sync,
+    "clean": cmd_clean,
+    "dashboard": cmd_dashboard,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Called by rl_train.cli, which prints UserError as one line."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # `rl-train runs list | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

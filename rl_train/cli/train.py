@@ -1,0 +1,183 @@
+"""The training flags: `rl-train [FLAGS]` parsed into a TrainConfig (not yet resolved)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rl_train.cli.parsing import OneLineParser, whole_number
+from rl_train.config.train_config import (
+    DEFAULT_N_ENVS,
+    LOG_PROFILES,
+    VEC_ENVS,
+    WANDB_MODES,
+    TrainConfig,
+    default_vec_env,
+    wandb_mode_from_env,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="rl-train",
+        description=(
+            "Train PPO on a Franka Panda task, logged locally first (W&B offline + TensorBoard). "
+            "`rl-train runs --help` manages the recorded runs."
+        ),
+    )
+    env = parser.add_argument_group("environment")
+    env.add_argument(
+        "--env",
+        default="reach",
+        help="task (reach, push, pick_and_place) or env id, e.g. PandaPushSparse-v0 "
+        "(default: reach)",
+    )
+    env.add_argument(
+        "--use-simple-env",
+        "--use_simple_env",
+        action="store_true",
+        help="kinematic Panda (numpy, no physics engine) instead of PyBullet",
+    )
+    env.add_argument(
+        "--robot-type", "--robot_type", default="panda", help="robot arm: panda or kuka (reach)"
+    )
+    env.add_argument(
+        "--n-envs",
+        "--n_envs",
+        type=whole_number(1),
+        default=None,
+        help=f"parallel environments (default: {DEFAULT_N_ENVS}, or the hyperparameter "
+        "file's n_envs)",
+    )
+    env.add_argument(
+        "--n-workers",
+        "--n_workers",
+        type=whole_number(1),
+        default=0,
+        help="worker processes for --vec-env shm (default: one per usable core)",
+    )
+    env.add_argument(
+        "--vec-env",
+        "--vec_env",
+        choices=VEC_ENVS,
+        default=None,
+        help="shm: several envs per worker over shared memory; subproc: SB3, one process per "
+        "env; dummy: all in this process; native: the kinematic reach batched in numpy "
+        "(default: native with --use-simple-env, else shm)",
+    )
+
+    run = parser.add_argument_group("training")
+    run.add_argument(
+        "--total-timesteps",
+        "--total_timesteps",
+        type=whole_number(1),
+        default=0,
+        help="env steps to train for (default: the env's shipped n_timesteps)",
+    )
+    run.add_argument("--seed", type=whole_number(0), default=0)
+    run.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        help="YAML of PPO hyperparameters overriding the shipped per-env defaults",
+    )
+    run.add_argument(
+        "--checkpoint-freq",
+        "--checkpoint_freq",
+        type=whole_number(0),
+        default=10_000,
+        help="env steps between checkpoints, 0 for only the final one (default: 10000)",
+    )
+    run.add_argument(
+        "--keep-checkpoints",
+        type=whole_number(1),
+        default=3,
+        help="checkpoints kept on disk (default: 3)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="PATH|latest",
+        help="continue a run from its newest valid checkpoint: a run dir, a checkpoint dir, "
+        "or 'latest' (the newest unfinished run under --output-dir)",
+    )
+    run.add_argument("--run-name", "--run_name", default="", help="default: <env>-s<seed>-<time>")
+    run.add_argument("--output-dir", "--output_dir", default="runs", help="default: runs/")
+
+    wandb = parser.add_argument_group("logging")
+    wandb.add_argument(
+        "--wandb-mode",
+        "--wandb_mode",
+        choices=WANDB_MODES,
+        default=None,
+        help="default: $WANDB_MODE, else offline",
+    )
+    wandb.add_argument(
+        "--wandb-offline",
+        dest="wandb_mode",
+        action="store_const",
+        const="offline",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument(
+        "--wandb-online",
+        dest="wandb_mode",
+        action="store_const",
+        const="online",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument(
+        "--no-use-wandb",
+        "--no_use_wandb",
+        dest="wandb_mode",
+        action="store_const",
+        const="disabled",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument("--wandb-project", "--wandb_project", default="rl-train")
+    wandb.add_argument(
+        "--log-profile",
+        choices=LOG_PROFILES,
+        default="default",
+        help="default: SB3's keys once per rollout; heavy: also per-episode metrics and "
+        "gradient/parameter histograms (default: default)",
+    )
+    wandb.add_argument("--wandb-entity", "--wandb_entity", default=None)
+    return parser
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests the user actually typed (a resume keeps the rest from the run)."""
+    saved = {action.dest: action.default for action in parser._actions}
+    try:
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action in parser._actions:
+            action.default = saved[action.dest]
+
+
+def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None]:
+    """Parse train flags into a config, the set of flags typed, and --resume."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    explicit = explicit_flags(parser, argv)
+    config = TrainConfig(
+        env=args.env,
+        use_simple_env=args.use_simple_env,
+        robot_type=args.robot_type,
+        n_envs=args.n_envs or DEFAULT_N_ENVS,
+        n_workers=args.n_workers,
+        vec_env=args.vec_env or default_vec_env(args.use_simple_env),
+        total_timesteps=args.total_timesteps,
+        seed=args.seed,
+        config_file=args.config_file,
+        checkpoint_freq=args.checkpoint_freq,
+        keep_checkpoints=args.keep_checkpoints,
+        run_name=args.run_name,
+        output_dir=args.output_dir,
+        wandb_mode=wandb_mode_from_env(args.wandb_mode),
+        wandb_project=args.wandb_project,
+        wandb_entity=args.wandb_entity,
+        log_profile=args.log_profile,
+    )
+    return config, explicit, args.resume

@@ -1,0 +1,102 @@
+"""resolve(config): from what the user typed to a complete, validated TrainConfig."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rl_train.config import hyperparams
+from rl_train.config.train_config import NATIVE_ENV_IDS, VEC_ENVS, WANDB_MODES, TrainConfig
+from rl_train.errors import UserError
+
+
+def _resolve_env_id(envs_module: Any, config: TrainConfig) -> str:
+    try:
+        return envs_module.resolve_env_id(
+            config.env, simple=config.use_simple_env, robot=config.robot_type
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _import_env_module(spec: str) -> str:
+    """`package.module:EnvId`, as gymnasium.make accepts: the module registers the id."""
+    import importlib
+
+    import gymnasium
+
+    module, _, env_id = spec.partition(":")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UserError(f"--env {spec}: cannot import {module} ({exc})") from None
+    if env_id not in gymnasium.registry:
+        raise UserError(f"--env {spec}: {module} does not register {env_id}")
+    return spec
+
+
+def default_run_name(env_id: str, seed: int) -> str:
+    short = env_id.split("/")[-1].split(":")[-1]
+    return f"{short}-s{seed}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
+    """Fill env_id, hyperparameters, timesteps and run name; validate everything."""
+    import envs
+
+    if ":" in config.env:
+        config.env_id = _import_env_module(config.env)
+    else:
+        config.env_id = _resolve_env_id(envs, config)
+
+    table = hyperparams.shipped(config.env_id)
+    if config.config_file:
+        table = hyperparams.merge(
+            table, hyperparams.from_file(Path(config.config_file), config.env_id)
+        )
+    if not cli_n_envs_given and "n_envs" in table:
+        config.n_envs = int(table["n_envs"])
+    table.pop("n_envs", None)
+    if not config.total_timesteps:
+        config.total_timesteps = int(table.get("n_timesteps", hyperparams.FALLBACK_TIMESTEPS))
+    config.hyperparams = table
+
+    if config.n_envs < 1:
+        raise UserError(f"--n-envs must be at least 1, got {config.n_envs}")
+    if config.total_timesteps < 1:
+        raise UserError(f"--total-timesteps must be at least 1, got {config.total_timesteps}")
+    if config.wandb_mode not in WANDB_MODES:
+        raise UserError(f"--wandb-mode must be one of {', '.join(WANDB_MODES)}")
+    if config.vec_env not in VEC_ENVS:
+        raise UserError(f"--vec-env must be one of {', '.join(VEC_ENVS)}")
+    if config.vec_env == "native" and config.env_id not in NATIVE_ENV_IDS:
+        raise UserError(
+            f"--vec-env native exists only for the kinematic reach (--use-simple-env), "
+            f"not {config.env_id}; use --vec-env shm"
+        )
+    if not config.run_name:
+        config.run_name = default_run_name(config.env_id, config.seed)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.run_name):
+        raise UserError(
+            f"--run-name {config.run_name!r} may use only letters, digits, '.', '_' and '-'"
+        )
+    round_to_rollouts(config)
+    return config
+
+
+def round_to_rollouts(config: TrainConfig, start_step: int = 0) -> None:
+    """PPO only stops after whole rollouts; round the target up so the run ends exactly
+    on it (and a resumed run ends on the same step an uninterrupted one would)."""
+    rollout = hyperparams.rollout_size(config.hyperparams, config.n_envs)
+    remaining = config.total_timesteps - start_step
+    if remaining > 0 and remaining % rollout:
+        rounded = start_step + -(-remaining // rollout) * rollout
+        print(
+            f"rl-train: note: --total-timesteps {config.total_timesteps:,} rounded up to "
+            f"{rounded:,}, a whole number of rollouts of {rollout:,} steps",
+            file=sys.stderr,
+        )
+        config.total_timesteps = rounded

@@ -1,0 +1,85 @@
+"""TrainConfig: everything that decides a run; written to <run_dir>/config.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rl_train.errors import UserError
+from rl_train.store.run_config import read_run_config, write_run_config
+
+WANDB_MODES = ("offline", "online", "disabled")
+VEC_ENVS = ("shm", "subproc", "dummy", "native")
+NATIVE_ENV_IDS = ("rltrain/PandaReachSimple-v0",)  # envs with a batched numpy VecEnv
+LOG_PROFILES = ("default", "heavy")
+DEFAULT_N_ENVS = 16
+
+
+@dataclass
+class TrainConfig:
+    """Defaults < shipped per-env hyperparameters < --config YAML < CLI flags (resolve.py)."""
+
+    env: str = "reach"
+    env_id: str = ""
+    use_simple_env: bool = False
+    robot_type: str = "panda"
+    n_envs: int = DEFAULT_N_ENVS
+    n_workers: int = 0  # 0: one per usable core (shm backend)
+    total_timesteps: int = 0  # 0: the env's shipped n_timesteps
+    seed: int = 0
+    wandb_mode: str = "offline"
+    wandb_project: str = "rl-train"
+    wandb_entity: str | None = None
+    run_name: str = ""
+    output_dir: str = "runs"
+    checkpoint_freq: int = 10_000
+    keep_checkpoints: int = 3
+    vec_env: str = "shm"  # see default_vec_env
+    config_file: str | None = None
+    resume: str | None = None
+    log_profile: str = "default"  # heavy: per-episode metrics, histograms
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.run_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default_vec_env(use_simple_env: bool) -> str:
+    """The kinematic reach steps all its envs in one numpy call in this process (no
+    workers at all); PyBullet envs run in shared-memory workers, one per core."""
+    return "native" if use_simple_env else "shm"
+
+
+def wandb_mode_from_env(flag_value: str | None) -> str:
+    """The --wandb-mode flag wins; otherwise WANDB_MODE; otherwise offline."""
+    if flag_value:
+        return flag_value
+    env_value = os.environ.get("WANDB_MODE", "").strip().lower()
+    aliases = {"dryrun": "offline", "run": "online", "": "offline"}
+    mode = aliases.get(env_value, env_value)
+    if mode not in WANDB_MODES:
+        raise UserError(
+            f"WANDB_MODE={env_value!r} is not a mode rl-train knows; "
+            f"set it to one of {', '.join(WANDB_MODES)} or pass --wandb-mode"
+        )
+    return mode
+
+
+def write_config(config: TrainConfig) -> None:
+    write_run_config(config.run_dir, config.to_dict())
+
+
+def read_config(run_dir: Path) -> TrainConfig:
+    return TrainConfig.from_dict(read_run_config(run_dir))

@@ -1,0 +1,182 @@
+"""Finding runs under --output-dir and reading what they hold: records, checkpoints, sizes.
+
+Everything here reads only; it never takes a run's lock nor writes into a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rl_train.errors import UserError
+from rl_train.store.checkpoint import LATEST_FILE, list_checkpoints
+from rl_train.store.layout import (
+    CHECKPOINTS_DIR,
+    OFFLINE_PREFIX,
+    RECORD_FILE,
+    TB_DIR,
+    WANDB_DIR,
+)
+from rl_train.store.record import RunRecord
+from rl_train.store.run_config import read_run_config
+from rl_train.store.wandb_txlog import has_log
+
+
+@dataclass
+class LocalRun:
+    """One run folder and its run.json."""
+
+    path: Path
+    record: RunRecord
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def state(self) -> str:
+        """The recorded state, except that a 'running' run whose process is gone crashed."""
+        if self.record.state == "running" and not process_alive(self.record):
+            return "crashed"
+        return self.record.state
+
+    @property
+    def last_active(self) -> float:
+        """When the run last did something: its end, else its latest session start."""
+        return self.record.ended_at or self.record.session_started or self.record.started_at
+
+    def wandb_dirs(self) -> list[Path]:
+        """The run's W&B folders that hold a transaction log, oldest first."""
+        return _wandb_dirs(self.path, self.record)
+
+    def offline_dirs(self) -> list[Path]:
+        return [d for d in self.wandb_dirs() if d.name.startswith(OFFLINE_PREFIX)]
+
+
+def process_alive(record: RunRecord) -> bool:
+    """Whether the process that recorded itself as training this run still runs."""
+    import psutil
+
+    if record.pid <= 0 or not psutil.pid_exists(record.pid):
+        return False
+    try:
+        # A recycled pid belongs to a process started after our session began.
+        return psutil.Process(record.pid).create_time() <= record.session_started + 1.0
+    except psutil.Error:
+        return False
+
+
+def _wandb_dirs(run_dir: Path, record: RunRecord) -> list[Path]:
+    # run.json stores paths relative to where training ran; the folder names are what
+    # stay true when the user runs `rl-train runs` from elsewhere or moves runs/.
+    names = {Path(d).name for d in record.wandb_dirs}
+    wandb_root = run_dir / WANDB_DIR
+    if wandb_root.is_dir():
+        names.update(
+            p.name
+            for p in wandb_root.iterdir()
+            if p.is_dir() and not p.is_symlink() and p.name.endswith(f"-{record.run_id}")
+        )
+    folders = [wandb_root / n for n in names if has_log(wandb_root / n)]
+    # Names are <kind>-run-YYYYMMDD_HHMMSS-<id>: sorting the part after "run-" is by time.
+    return sorted(folders, key=lambda p: p.name.split("run-", 1)[-1])
+
+
+def load_run(path: Path) -> LocalRun | None:
+    try:
+        return LocalRun(path, RunRecord.load(path))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def find_runs(output_dir: Path) -> list[LocalRun]:
+    """Every run folder (one holding a readable run.json) under output_dir, oldest first."""
+    if not output_dir.is_dir():
+        raise UserError(f"no runs directory {output_dir}; pass --output-dir where your runs are")
+    runs = [
+        run
+        for path in sorted(output_dir.iterdir())
+        if path.is_dir() and (path / RECORD_FILE).is_file()
+        for run in [load_run(path)]
+        if run is not None
+    ]
+    return sorted(runs, key=lambda r: r.record.started_at)
+
+
+def resolve_run(output_dir: Path, spec: str) -> LocalRun:
+    """A run given as a path, a run name under output_dir, or a run id."""
+    for path in (Path(spec), output_dir / spec):
+        if (path / RECORD_FILE).is_file():
+            run = load_run(path)
+            if run is None:
+                raise UserError(f"{path / RECORD_FILE} is unreadable; check or remove {path}")
+            return run
+    matches = [run for run in find_runs(output_dir) if run.run_id == spec]
+    if not matches:
+        raise UserError(
+            f"no run {spec!r} under {output_dir} (by id, name or path); "
+            f"see `rl-train runs list --output-dir {output_dir}`"
+        )
+    return matches[0]
+
+
+def resolve_runs(output_dir: Path, specs: list[str]) -> list[LocalRun]:
+    return [resolve_run(output_dir, spec) for spec in specs]
+
+
+def dir_size(path: Path) -> int:
+    """Bytes on disk under path; symlinks (wandb's latest-run) are not followed."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed while we walked
+    return total
+
+
+def older_than(run: LocalRun, seconds: float, now: float | None = None) -> bool:
+    return (now or time.time()) - run.last_active >= seconds
+
+
+def read_config(run: LocalRun) -> dict[str, Any]:
+    """The run's config.yaml as a mapping ({} when it is missing or unreadable)."""
+    try:
+        return read_run_config(run.path)
+    except UserError:
+        return {}
+
+
+@dataclass
+class CheckpointInfo:
+    step: int
+    path: Path
+    size_bytes: int
+    latest: bool
+
+
+def checkpoints(run: LocalRun) -> list[CheckpointInfo]:
+    root = run.path / CHECKPOINTS_DIR
+    try:
+        latest = (root / LATEST_FILE).read_text().strip()
+    except OSError:
+        latest = ""
+    return [
+        CheckpointInfo(int(p.name), p, dir_size(p), p.name == latest)
+        for p in list_checkpoints(root)
+    ]
+
+
+def iter_tb_dirs(runs: list[LocalRun]) -> Iterator[tuple[str, Path]]:
+    for run in runs:
+        if (run.path / TB_DIR).is_dir():
+            yield run.name, run.path / TB_DIR

@@ -1,0 +1,105 @@
+"""runs/<name>/run.json: what a run is and how it ended, for `rl-train runs` and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rl_train.store.atomic import write_text_atomic
+from rl_train.store.layout import RECORD_FILE
+
+STATES = ("running", "finished", "interrupted", "crashed", "aborted")
+
+
+def new_run_id() -> str:
+    """An id in W&B's own alphabet, so the same id names our run and the W&B run."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("rl-train", "stable-baselines3", "torch", "gymnasium", "pybullet", "wandb"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    run_name: str
+    env_id: str
+    total_timesteps: int
+    wandb_mode: str
+    state: str = "running"
+    pid: int = 0
+    steps: int = 0
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    success_rate: float | None = None
+    rollout_success_rate: float | None = None
+    wandb_dirs: list[str] = field(default_factory=list)
+    sessions: int = 0
+    session_started: float = field(default_factory=time.time)
+    session_start_step: int = 0
+    run_dir: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)  # of the latest session
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunRecord:
+        data = json.loads((run_dir / RECORD_FILE).read_text())
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def load_or_new(cls, run_dir: Path, config: Any) -> RunRecord:
+        if (run_dir / RECORD_FILE).exists():
+            record = cls.load(run_dir)
+            record.total_timesteps = config.total_timesteps
+        else:
+            record = cls(
+                run_id=new_run_id(),
+                run_name=config.run_name,
+                env_id=config.env_id,
+                total_timesteps=config.total_timesteps,
+                wandb_mode=config.wandb_mode,
+            )
+        record.run_dir = str(run_dir)
+        record.session_started = time.time()
+        record.session_start_step = record.steps
+        record.timings = {}
+        return record
+
+    def save(self) -> None:
+        data = asdict(self)
+        write_text_atomic(Path(self.run_dir) / RECORD_FILE, json.dumps(data, indent=2) + "\n")
+
+    def add_wandb_dir(self, path: Path) -> None:
+        if str(path) not in self.wandb_dirs:
+            self.wandb_dirs.append(str(path))
+
+    def mark_running(self, tracker: Any) -> None:
+        self.state, self.pid, self.ended_at = "running", os.getpid(), None
+        self.wandb_mode = getattr(tracker, "mode", self.wandb_mode)
+        self.sessions += 1
+        self.save()
+
+    def mark_ended(
+        self, state: str, steps: int, success: float | None, rollout_success: float | None
+    ) -> None:
+        self.state, self.steps, self.ended_at = state, steps, time.time()
+        if success is not None:
+            self.success_rate = success
+        if rollout_success is not None:
+            self.rollout_success_rate = rollout_success
+        self.save()

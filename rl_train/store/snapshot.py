@@ -1,0 +1,58 @@
+"""Snapshot of the code a run used: source files, git commit and uncommitted diff."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("rl_train", "envs", "callbacks")
+SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".cfg", ".txt"}
+TOP_LEVEL_FILES = ("pyproject.toml", "Makefile", "README.md")
+
+
+def project_root() -> Path:
+    """The checkout (or site-packages) folder that holds our packages."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _source_files(root: Path) -> list[Path]:
+    files = [root / name for name in TOP_LEVEL_FILES if (root / name).is_file()]
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            wanted = path.is_file() and path.suffix in SOURCE_SUFFIXES
+            if wanted and "__pycache__" not in path.parts:
+                files.append(path)
+    return files
+
+
+def write_snapshot(target: Path, root: Path | None = None) -> Path:
+    """Copy our sources into target/ and record git state in target/git.json + diff.patch."""
+    root = root or project_root()
+    target.mkdir(parents=True, exist_ok=True)
+    for source in _source_files(root):
+        destination = target / source.relative_to(root)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+    commit = _git(root, "rev-parse", "HEAD")
+    git_info = {
+        "commit": commit.strip() if commit else None,
+        "dirty": bool((_git(root, "status", "--porcelain") or "").strip()),
+        "branch": (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None,
+    }
+    (target / "git.json").write_text(json.dumps(git_info, indent=2) + "\n")
+    diff = _git(root, "diff", "HEAD") if commit else None
+    if diff:
+        (target / "diff.patch").write_text(diff)
+    return target

@@ -1,0 +1,218 @@
+"""The trainer's side of W&B: start a run per mode, log, save files, finish.
+
+wandb itself runs in the logging process (tracking/process.py); this module imports none
+of it, and disabled mode starts no process. Online mode checks the server first
+(tracking/server.py).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rl_train.errors import UserError
+
+LOGGING_PROCESS_MODULE = "rl_train.tracking.process"
+
+
+@dataclass
+class RunSpec:
+    """What starting a W&B run takes; the logging process receives it (pickled)."""
+
+    mode: str
+    run_id: str
+    run_dir: Path
+    project: str
+    entity: str | None
+    name: str
+    config: dict[str, Any]
+    resuming: bool = False
+
+
+class Tracker:
+    """A W&B run (offline/online) or nothing (disabled), behind one small interface.
+
+    The run lives in a process of its own (tracking/process.py says why): each call here
+    is one pickled message over a socket, carried out there in order. The trainer
+    pays for pickling and one write per row; when the socket's buffer is full (wandb is
+    far behind), log() waits: back-pressure, not unbounded memory.
+    """
+
+    def __init__(self, mode: str, run_id: str) -> None:
+        self.mode = mode
+        self.run_id = run_id
+        self.files_dir: Path | None = None  # the run's files/ folder, once started
+        self.import_seconds = 0.0  # import wandb
+        self.init_seconds = 0.0  # the wandb.init call
+        self.wait_seconds = 0.0  # start-up blocked on W&B (not hidden behind env start-up)
+        self.finish_seconds = 0.0
+        self.log_calls = 0
+        self.log_seconds = 0.0  # what callers of log() paid
+        self.process_log_seconds = 0.0  # what the logging process spent in wandb on rows
+        self.values_logged = 0
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._lost_reported = False
+
+    @property
+    def enabled(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def sync_dir(self) -> Path | None:
+        """The offline-run-*/run-* folder W&B writes its transaction log into."""
+        return self.files_dir.parent if self.files_dir is not None else None
+
+    # -- start ---------------------------------------------------------------------------
+
+    def _launch(self, spec: RunSpec) -> None:
+        """Start the logging process and hand it the run to start; returns at once."""
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", LOGGING_PROCESS_MODULE, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # wandb is silent; warnings go to stderr
+            )
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send(spec)
+
+    def _await_start(self) -> None:
+        """Wait for the process to report the run started; raise UserError if it did not."""
+        assert self._conn is not None
+        try:
+            reply = self._conn.recv()
+        except (EOFError, OSError):
+            reply = ("error", "the W&B logging process ended before the run started", 3)
+        if reply[0] != "started":
+            self._close()
+            message, exit_code = reply[1], reply[2]
+            raise UserError(message, exit_code)
+        info = reply[1]
+        self.files_dir = Path(info["files_dir"])
+        self.import_seconds = info["import_s"]
+        self.init_seconds = info["init_s"]
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _send(self, message: tuple) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.send(message)
+        except OSError:  # the logging process died: train on, the journal has every row
+            self._lost()
+
+    def _lost(self) -> None:
+        if not self._lost_reported:
+            self._lost_reported = True
+            print(
+                "rl-train: warning: the W&B logging process ended; training goes on, and "
+                "TensorBoard and the run's journal keep every row",
+                file=sys.stderr,
+            )
+        self._close()
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        """Send one history row. Arrays (numpy, at least 1-d) become W&B histograms in the
+        logging process."""
+        if self._conn is None:
+            return
+        started = time.perf_counter()
+        self._send(("log", metrics, step))
+        if self._conn is None:  # it died: this row went nowhere
+            return
+        self.log_seconds += time.perf_counter() - started
+        self.log_calls += 1
+        self.values_logged += len(metrics)
+
+    def save_file(self, path: Path, policy: str = "now") -> None:
+        """Register a file that lies inside the run's files dir: uploaded now (online)
+        or at the end ("end"), and by `wandb sync` for offline runs."""
+        if self.files_dir is not None:
+            self._send(("save", str(path), str(self.files_dir), policy))
+
+    def update_summary(self, values: dict[str, Any]) -> None:
+        self._send(("summary", values))
+
+    def flush(self) -> None:
+        """Wait until the logging process has handed everything sent so far to wandb."""
+        self._send(("flush",))
+        self._reply("flushed")
+
+    def _reply(self, kind: str) -> tuple | None:
+        if self._conn is None:
+            return None
+        try:
+            reply = self._conn.recv()
+        except (EOFError, OSError):
+            self._lost()
+            return None
+        assert reply[0] == kind, reply
+        return reply
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self._conn is None:
+            return
+        started = time.perf_counter()
+        self._send(("finish", exit_code))
+        reply = self._reply("finished")
+        if reply is not None:
+            self.process_log_seconds = reply[1]["log_s"]
+        self._close()
+        self.finish_seconds = time.perf_counter() - started
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            self._process.wait()
+            self._process = None
+
+    def timings(self) -> dict[str, float | int]:
+        return {
+            "wandb_import_s": self.import_seconds,
+            "wandb_init_s": self.init_seconds,
+            "wandb_wait_s": self.wait_seconds,
+            "wandb_finish_s": self.finish_seconds,
+            "log_calls": self.log_calls,
+            "log_seconds": self.log_seconds,
+            "log_process_seconds": self.process_log_seconds,
+            "values_logged": self.values_logged,
+        }
+
+
+class BackgroundStart:
+    """Start the W&B run in its logging process, which imports wandb and waits for
+    wandb-core while the trainer imports torch and starts its env workers (session.py);
+    `result()` waits for it (or raises the UserError it reported). Disabled mode starts
+    nothing and imports no wandb. Arguments: those of RunSpec."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        spec = RunSpec(*args, **kwargs)
+        self._tracker = Tracker(spec.mode, spec.run_id)
+        if spec.mode != "disabled":
+            self._tracker._launch(spec)
+
+    def result(self) -> Tracker:
+        if self._tracker.mode == "disabled":
+            return self._tracker
+        waited_from = time.perf_counter()
+        self._tracker._await_start()
+        self._tracker.wait_seconds = time.perf_counter() - waited_from
+        return self._tracker
+
+
+def start(*args: Any, **kwargs: Any) -> Tracker:
+    """A started Tracker: arguments as BackgroundStart's."""
+    return BackgroundStart(*args, **kwargs).result()

@@ -1,0 +1,204 @@
+"""The process that owns the W&B run: `wandb.init`, every `run.log`, `run.finish`.
+
+Why a process of its own: wandb's Python side costs CPU and holds the GIL (its `run.log`,
+its asyncio and logging threads). Here the trainer only pickles each row into a socket;
+this process, wandb and wandb-core do the rest beside it (docs/logging-modes.md).
+
+It also finishes the run when the trainer dies without doing so (a crash, SIGKILL):
+the socket's end-of-file is the signal, and the run ends with exit code 1.
+
+Started by tracking.client.Tracker as `python -m rl_train.tracking.process FD`, FD being
+its end of a socket pair. Protocol (pickled tuples over multiprocessing's Connection):
+  trainer -> here: a client.RunSpec, then ("log", row, step), ("save", path, base, policy),
+                   ("summary", values), ("flush",), ("finish", exit_code)
+  here -> trainer: ("started", info) | ("error", message, exit_code); ("flushed",);
+                   ("finished", timings)
+Only the standard library is imported until the run starts (wandb then).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from rl_train.errors import UserError
+from rl_train.tracking.client import RunSpec
+from rl_train.tracking.server import check_server_reachable, server_url
+
+INIT_TIMEOUT_S = 60.0
+LOG_FLUSH_INTERVAL_S = 2.0
+HISTOGRAM_BINS = 64
+
+# Work wandb does by default that we do not need: a system-metrics sampler (every 15 s,
+# in wandb-core, competing with the env workers for cores), system metadata and machine
+# probing at start (our run dir has config.yaml, run.json and code/git.json instead), a
+# pip requirements dump, a git diff and code saving (our code snapshot is saved as run
+# files). Private settings (x_*) are only passed where this wandb version has them.
+LEAN_SETTINGS: dict[str, Any] = {
+    "x_disable_stats": True,
+    "x_disable_meta": True,
+    "x_disable_machine_info": True,
+    "x_save_requirements": False,
+    "disable_git": True,
+    "disable_code": True,
+    "x_transaction_log_flush_interval": LOG_FLUSH_INTERVAL_S,
+}
+
+
+def lean_settings(settings_class: Any) -> dict[str, Any]:
+    """LEAN_SETTINGS that this wandb version knows.
+
+    x_transaction_log_flush_interval: wandb-core flushes the offline log every 15 s by
+    default, so a killed run loses up to 15 s of rows; every 2 s costs one write syscall.
+    """
+    fields = getattr(settings_class, "model_fields", {})
+    return {key: value for key, value in LEAN_SETTINGS.items() if key in fields}
+
+
+def start_run(spec: RunSpec) -> tuple[Any, dict[str, float]]:
+    """wandb.init in this process: (the run, its import and init seconds)."""
+    if spec.mode == "online":
+        check_server_reachable(server_url())
+    # wandb reports its own errors and usage to W&B unless told not to: an OpenTelemetry
+    # measurement on every run.log plus two export threads, and Sentry in wandb-core.
+    # Offline runs send none of it anyway, and on a server with a poor network it is
+    # traffic nobody asked for; a user who wants it sets WANDB_ERROR_REPORTING=true.
+    os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+    started = time.perf_counter()
+    try:
+        import wandb
+    except ImportError:
+        raise UserError(
+            "wandb is not installed; pip install wandb or use --wandb-mode disabled"
+        ) from None
+    imported = time.perf_counter()
+    settings = wandb.Settings(
+        console="off",  # our progress line is not worth a copy in the run
+        init_timeout=INIT_TIMEOUT_S,
+        silent=True,
+        **lean_settings(wandb.Settings),
+    )
+    try:
+        run = wandb.init(
+            project=spec.project,
+            entity=spec.entity,
+            name=spec.name,
+            id=spec.run_id,
+            mode=spec.mode,
+            dir=str(spec.run_dir),
+            config=spec.config,
+            resume="allow" if spec.resuming else None,
+            save_code=False,  # our code snapshot is saved as run files instead
+            settings=settings,
+        )
+    except Exception as exc:  # wandb raises many types; the user needs one line
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "check WANDB_API_KEY / `wandb login`, or use --wandb-mode offline"
+        raise UserError(f"wandb could not start the run: {first_line}; {hint}", 3) from None
+    timings = {"import_s": imported - started, "init_s": time.perf_counter() - imported}
+    return run, timings
+
+
+def finite_histogram(values: Any, bins: int = HISTOGRAM_BINS) -> tuple[Any, Any]:
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        flat = np.zeros(1)
+    return np.histogram(flat, bins=bins)
+
+
+class _RunServer:
+    """Carries out the trainer's messages on the run, in order."""
+
+    def __init__(self, run: Any, conn: Connection) -> None:
+        self.run = run
+        self.conn = conn
+        self.log_seconds = 0.0  # time spent in wandb on rows
+        self._warned = False
+
+    def _row(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        import wandb
+
+        row = {}
+        for key, value in metrics.items():
+            if getattr(value, "ndim", 0) >= 1 and hasattr(value, "dtype"):
+                # A W&B histogram holds bin counts, not the raw values.
+                value = wandb.Histogram(np_histogram=finite_histogram(value))
+            row[key] = value
+        return row
+
+    def handle(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "log":
+            _, metrics, step = message
+            started = time.perf_counter()
+            # An explicit, ever-increasing step (the global timestep) keeps resumed
+            # folders of one run from colliding: W&B restarts its own counter at 0.
+            self.run.log(self._row(metrics), step=step)
+            self.log_seconds += time.perf_counter() - started
+        elif kind == "save":
+            _, path, base_path, policy = message
+            self.run.save(path, base_path=base_path, policy=policy, glob=False)
+        elif kind == "summary":
+            self.run.summary.update(message[1])
+        elif kind == "flush":
+            self.conn.send(("flushed",))
+        else:
+            raise ValueError(f"unknown message {kind!r}")
+
+    def serve(self) -> int:
+        """Until "finish" (its exit code) or the trainer's end of the socket closes (1)."""
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):  # the trainer died without finishing the run
+                return 1
+            if message[0] == "finish":
+                return int(message[1])
+            try:
+                self.handle(message)
+            except Exception as exc:  # noqa: BLE001 (a failed row must not stop the run)
+                if not self._warned:
+                    self._warned = True
+                    print(f"rl-train: warning: W&B logging failed: {exc}", file=sys.stderr)
+
+
+def main(fd: int) -> None:
+    # Ctrl-C and a TERM to the process group reach this process too; the trainer
+    # decides when the run ends, and ends it through the socket (or by dying).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    conn = Connection(fd)
+    try:
+        spec = conn.recv()
+    except (EOFError, OSError):
+        return
+    try:
+        run, timings = start_run(spec)
+    except UserError as exc:
+        conn.send(("error", str(exc), exc.exit_code))
+        return
+    except Exception as exc:  # noqa: BLE001 (reported in one line by the trainer)
+        conn.send(("error", f"wandb could not start the run: {exc}", 3))
+        return
+    conn.send(("started", {"files_dir": str(run.dir), **timings}))
+    server = _RunServer(run, conn)
+    exit_code = server.serve()
+    started = time.perf_counter()
+    run.finish(exit_code=exit_code)
+    timings["finish_s"] = time.perf_counter() - started
+    timings["log_s"] = server.log_seconds
+    try:
+        conn.send(("finished", timings))
+    except OSError:
+        pass  # the trainer is gone
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

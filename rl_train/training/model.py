@@ -1,0 +1,40 @@
+"""The PPO model of a run: built from its hyperparameters, or loaded from a checkpoint."""
+
+from __future__ import annotations
+
+from stable_baselines3 import PPO
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecEnv
+
+from rl_train.config import hyperparams
+from rl_train.config.train_config import TrainConfig
+from rl_train.errors import UserError
+from rl_train.store.checkpoint import Checkpoint
+
+
+def as_schedule(value: float | str) -> float | LinearSchedule:
+    """`lin_0.001` (rl-zoo's spelling): decays linearly from 0.001 to 0 over the run.
+    SB3's own LinearSchedule pickles into model.zip, so a resume continues it exactly."""
+    if isinstance(value, str):
+        return LinearSchedule(float(value.removeprefix("lin_")), 0.0, 1.0)
+    return value
+
+
+def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
+    kwargs = hyperparams.ppo_kwargs(config.hyperparams)
+    for key in hyperparams.SCHEDULED_KEYS:
+        if key in kwargs:
+            kwargs[key] = as_schedule(kwargs[key])
+    policy = config.hyperparams.get("policy", hyperparams.DEFAULT_POLICY)
+    rollout_size = hyperparams.rollout_size(config.hyperparams, config.n_envs)
+    if hyperparams.value(config.hyperparams, "batch_size") > rollout_size:
+        # Few envs make a rollout smaller than a mini-batch: use the whole rollout.
+        kwargs["batch_size"] = rollout_size
+    try:
+        return PPO(policy, venv, seed=config.seed, device="cpu", verbose=0, **kwargs)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise UserError(f"invalid PPO hyperparameters: {exc}; check --config") from None
+
+
+def load_model(found: Checkpoint, venv: VecEnv) -> PPO:
+    return PPO.load(found.model_path, env=venv, device="cpu")

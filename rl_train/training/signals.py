@@ -1,0 +1,55 @@
+"""Ctrl-C and SIGTERM during training: stop at the next step and save."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+
+class StopSignals:
+    """First Ctrl-C / SIGTERM: stop at the next step and save. Second Ctrl-C: abort now,
+    but only while training runs (`abortable`): once saving has begun it finishes, since
+    a run cut there would lose more than the few seconds it takes."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.abortable = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            if self.abortable:
+                raise KeyboardInterrupt
+            print("\nstill saving; the run ends in a moment", file=sys.stderr, flush=True)
+            return
+        self.signum = signum
+        name = signal.Signals(signum).name
+        print(
+            f"\n{name}: stopping at the next step and saving a checkpoint "
+            "(press Ctrl-C again to abort without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class StopOnSignal(BaseCallback):
+    """Ends model.learn() at the next step once a stop signal arrived."""
+
+    def __init__(self, signals: StopSignals) -> None:
+        super().__init__()
+        self.signals = signals
+
+    def _on_step(self) -> bool:
+        return self.signals.signum is None

@@ -1,0 +1,292 @@
+"""train(session) / resume_training(session, checkpoint): one training session of a run.
+
+The Trainer wires the pieces together: the envs (vec/), the W&B tracker started by the
+session (tracking/), the PPO model (model.py), the SB3 logger's outputs (log_outputs.py)
+and the callbacks; it stops on signals (signals.py), saves, evaluates (evaluation.py) and
+ends with one exit code and summary (outcome.py).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.vec_env import VecEnv
+
+from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restore_rng_states
+from callbacks.progress import ProgressCallback
+from callbacks.throughput import ThroughputCallback
+from callbacks.wandb_callback import WandbCallback
+from rl_train.errors import UserError
+from rl_train.store import checkpoint, journal, snapshot, wandb_txlog
+from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR
+from rl_train.store.record import library_versions
+from rl_train.tracking.client import Tracker
+from rl_train.tracking.session import Session
+from rl_train.training import outcome
+from rl_train.training.evaluation import evaluate_success, rollout_success_rate
+from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
+from rl_train.training.model import build_model, load_model
+from rl_train.training.outcome import TrainResult
+from rl_train.training.signals import StopOnSignal, StopSignals
+from rl_train.vec.failures import (
+    WORKER_DEATH,
+    EnvWorkerError,
+    close_quietly,
+    dead_worker_message,
+)
+from rl_train.vec.make import make_vec_env
+
+CHECKPOINTED = "the last good state is checkpointed"
+
+
+class Trainer:
+    """One training session of a run: a fresh start or a resume from a checkpoint."""
+
+    def __init__(self, session: Session, resume_from: checkpoint.Checkpoint | None = None):
+        config = session.config
+        self.config = config
+        self.resume_from = resume_from
+        self.tracker_start = session.tracker_start
+        self.run_dir = config.run_dir
+        self.signals = StopSignals()
+        self.tracker: Tracker | None = None
+        self.venv: VecEnv | None = None
+        self.model: PPO | None = None
+        self.checkpointer: CheckpointCallback | None = None
+        self.throughput: ThroughputCallback | None = None
+        self.workers_broken = False
+        self.disk_full: OSError | None = None
+        self.record = session.record
+        if resume_from is not None:
+            self.record.steps = self.record.session_start_step = resume_from.step
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "run_id": self.record.run_id,
+            "run_name": self.config.run_name,
+            "env_id": self.config.env_id,
+            "algo": "PPO",
+            "config": self.config.to_dict(),
+            "versions": library_versions(),
+        }
+
+    def _start(self) -> None:
+        # One learner thread: the env workers fill the cores, and the small policy gains
+        # nothing from more (OpenMP threads wait for a core the workers hold).
+        torch.set_num_threads(1)
+        vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
+        try:
+            self.venv = make_vec_env(self.config, vecnormalize_path)
+        except ImportError as exc:
+            raise UserError(f"cannot build the envs: {exc}") from None
+        finally:
+            # Started by the CLI before torch was imported (session.py); it has had the
+            # imports and the env workers' start-up to get ready.
+            self.tracker = self.tracker_start.result()
+        if self.tracker.sync_dir is not None:
+            self.record.add_wandb_dir(self.tracker.sync_dir)
+        if self.resume_from is not None:
+            self.replay_lost_rows()
+        if self.resume_from is None:
+            self.model = build_model(self.config, self.venv)
+        else:
+            self.model = load_model(self.resume_from, self.venv)
+            if self.resume_from.rng_path is not None:
+                restore_rng_states(self.resume_from.rng_path)
+        self.model.set_logger(self._logger())
+        if self.resume_from is not None:
+            restore_pending_log(self.model, self.resume_from.meta)
+        # Everything built so far (torch, SB3, wandb's modules) lives for the whole run;
+        # freezing it keeps Python's full garbage collections, triggered by the training
+        # loop's temporaries, from walking those objects again and again.
+        gc.collect()
+        gc.freeze()
+
+    def replay_lost_rows(self) -> None:
+        """Re-log the rows up to the checkpoint that earlier W&B folders never got."""
+        assert self.tracker is not None and self.resume_from is not None
+        rows = journal.truncate_after(self.run_dir / JOURNAL_FILE, self.resume_from.step)
+        if not self.tracker.enabled:
+            return
+        logged = wandb_txlog.logged_steps(self.record.wandb_dirs)
+        for row in rows:
+            if row["_step"] not in logged:
+                values = {k: v for k, v in row.items() if k != "_step"}
+                self.tracker.log({**values, "global_step": row["_step"]}, step=row["_step"])
+
+    def _logger(self) -> Logger:
+        tb = TensorBoardOutputFormat(str(self.run_dir / TB_DIR))
+        if self.resume_from is not None:
+            # Hide what a crashed session logged after its last checkpoint: TensorBoard
+            # drops events at steps >= purge_step from the earlier event files.
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb.writer.close()
+            first_new_step = self.resume_from.step + 1
+            tb.writer = SummaryWriter(str(self.run_dir / TB_DIR), purge_step=first_new_step)
+        outputs = [tb, JournalOutputFormat(self.run_dir / JOURNAL_FILE)]
+        if self.tracker is not None and self.tracker.enabled:
+            outputs.append(WandbOutputFormat(self.tracker))
+        return Logger(folder=None, output_formats=outputs)
+
+    def _callbacks(self) -> CallbackList:
+        self.checkpointer = CheckpointCallback(
+            self.run_dir / CHECKPOINTS_DIR,
+            self.config.checkpoint_freq,
+            self.config.keep_checkpoints,
+            self.checkpoint_meta,
+        )
+        self.throughput = ThroughputCallback()
+        callbacks: list[BaseCallback] = [self.throughput, self.checkpointer]
+        code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
+        if self.tracker is not None and self.tracker.enabled:
+            wandb_callback = WandbCallback(self.tracker, code_dir)
+            self.checkpointer.listeners.append(wandb_callback.save_checkpoint)
+            callbacks.append(wandb_callback)
+        if self.config.log_profile == "heavy":
+            from callbacks.detailed_logging import DetailedLoggingCallback
+
+            callbacks.append(DetailedLoggingCallback())
+        callbacks.append(ProgressCallback(self.config.total_timesteps))
+        callbacks.append(StopOnSignal(self.signals))
+        return CallbackList(callbacks)
+
+    def _learn(self) -> str:
+        assert self.model is not None
+        remaining = self.config.total_timesteps - self.model.num_timesteps
+        if remaining <= 0:
+            return "finished"
+        # KeyboardInterrupt may only be raised in here, inside run()'s try block.
+        self.signals.abortable = True
+        try:
+            self.model.learn(
+                total_timesteps=remaining,
+                callback=self._callbacks(),
+                reset_num_timesteps=self.resume_from is None,
+                log_interval=1,
+            )
+        finally:
+            self.signals.abortable = False
+        return "interrupted" if self.signals.signum is not None else "finished"
+
+    def _save_final(self, state: str) -> None:
+        """Finished: save the end state. Stopped or crashed: the last rollout start."""
+        if self.model is None or self.checkpointer is None:
+            return
+        if state != "finished":
+            # The policy was last updated at the current rollout's start; steps collected
+            # since then were never trained on, so the checkpoint goes back to that step.
+            self.model.num_timesteps = self.checkpointer.rollout_start_step
+        if self.model.num_timesteps == self.checkpointer.last_saved_step:
+            return
+        self.checkpointer.save(self.model.num_timesteps)
+
+    def run(self) -> TrainResult:
+        state, message = "crashed", ""
+        with self.signals:
+            try:
+                self._start()
+                self.record.mark_running(self.tracker)
+                state = self._learn()
+            except KeyboardInterrupt:
+                state, message = "aborted", "aborted by a second Ctrl-C; not saved"
+            except WORKER_DEATH as exc:
+                self.workers_broken = True
+                message = f"{dead_worker_message(self.venv, exc)}; {CHECKPOINTED}"
+            except EnvWorkerError as exc:
+                self.workers_broken = True
+                message = f"{exc}; {CHECKPOINTED}"
+            except OSError as exc:
+                if not outcome.is_disk_full(exc):
+                    raise
+                self.disk_full = exc
+            finally:
+                success, state = self._wrap_up(state)
+            exit_code = self._exit_code(state)
+            if self.disk_full is not None:
+                message = outcome.disk_full_message(self.disk_full, self.run_dir)
+            if message:
+                print(f"rl-train: error: {message}", file=sys.stderr)
+            self._print_summary(state, success)
+        return TrainResult(exit_code, state, self.run_dir, self.record.steps, success)
+
+    def _exit_code(self, state: str) -> int:
+        return outcome.exit_code(state, self.signals.signum)
+
+    def _writing(self, write: Callable[[], Any]) -> None:
+        """Run a write of the wrap-up; once the disk is full, later writes may fail too,
+        and must not hide the first error or stop the rest of the wrap-up."""
+        try:
+            write()
+        except OSError as exc:
+            if not outcome.is_disk_full(exc):
+                raise
+            self.disk_full = self.disk_full or exc
+
+    def _wrap_up(self, state: str) -> tuple[float | None, str]:
+        """Save, evaluate, close and record; returns the success rate and the final state."""
+        success = None
+        if state != "aborted" and self.model is not None and self.disk_full is None:
+            self._writing(lambda: self._save_final(state))
+        if state == "finished" and self.disk_full is None and self.model is not None:
+            if self.venv is not None:
+                success = evaluate_success(self.model, self.venv)
+                if success is not None:
+                    self.model.logger.record("eval/success_rate", success)
+            self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
+        if self.venv is not None:
+            close_quietly(self.venv, workers_broken=self.workers_broken)
+        if self.model is not None:
+            self._writing(self.model.logger.close)
+        steps = self.model.num_timesteps if self.model is not None else 0
+        if self.disk_full is not None:
+            state = "crashed"
+            if self.checkpointer is not None and self.checkpointer.last_saved_step >= 0:
+                steps = self.checkpointer.last_saved_step  # what a resume starts from
+        self._writing(
+            lambda: self.record.mark_ended(state, steps, success, rollout_success_rate(self.model))
+        )
+        if self.tracker is not None:
+            self.tracker.update_summary({"state": state, "final_success_rate": success})
+            self.tracker.finish(self._exit_code(state))
+            self.record.timings.update(self.tracker.timings())
+        if self.throughput is not None:
+            self.record.timings.update(self.throughput.timings())
+        self._writing(self.record.save)
+        return success, state
+
+    def _print_summary(self, state: str, success: float | None) -> None:
+        lines = outcome.summary_lines(
+            self.record,
+            state,
+            self.config.total_timesteps,
+            self.run_dir,
+            self.config.wandb_mode,
+            success,
+        )
+        print("\n".join(lines), flush=True)
+
+
+def train(session: Session) -> TrainResult:
+    """A new run, begun by session.begin_fresh."""
+    return Trainer(session).run()
+
+
+def resume_training(session: Session, found: checkpoint.Checkpoint) -> TrainResult:
+    """A run continued from `found`, begun by session.begin_resume."""
+    config = session.config
+    trainer = Trainer(session, resume_from=found)
+    wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, found.step)
+    print(
+        f"resuming {config.run_name} from step {found.step:,} of "
+        f"{config.total_timesteps:,} ({found.path})",
+        flush=True,
+    )
+    return trainer.run()

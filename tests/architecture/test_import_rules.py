@@ -1,0 +1,156 @@
+"""The import rules of docs/architecture.md, checked on the real modules.
+
+Code that runs before torch is imported (the CLI's start, config, the session and W&B
+client, the run store), the env workers, and the W&B logging process until its run starts
+must not load torch, SB3, wandb or pybullet: start-up overlaps only while they stay light,
+and a worker that imported torch would cost seconds and hundreds of MB.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, cli_env
+
+FORBIDDEN = ("torch", "stable_baselines3", "wandb", "pybullet")
+LIGHT_MODULES = [
+    # the command line and what it resolves before the trainer is imported
+    "rl_train.cli.main",
+    "rl_train.cli.train",
+    "rl_train.cli.runs",
+    "rl_train.config.train_config",
+    "rl_train.config.hyperparams",
+    "rl_train.config.resolve",
+    "rl_train.config.resume",
+    # the session, the W&B client and the logging process (wandb only once a run starts)
+    "rl_train.tracking.session",
+    "rl_train.tracking.client",
+    "rl_train.tracking.server",
+    "rl_train.tracking.process",
+    # what env workers import
+    "rl_train.vec.env_factory",
+    "rl_train.vec.shm_worker",
+    "rl_train.vec.failures",
+    "envs",
+    "envs.simple",
+    # the run store, which `rl-train runs` reads
+    "rl_train.store.query",
+    "rl_train.store.summary",
+    "rl_train.store.history",
+    "rl_train.store.sync",
+    "rl_train.store.clean",
+    "rl_train.store.wandb_txlog",
+    "rl_train.store.checkpoint",
+    "rl_train.store.journal",
+    "rl_train.store.record",
+    "rl_train.store.snapshot",
+    "rl_train.store.plotting",
+]
+PACKAGES = ("rl_train", "envs", "callbacks")
+
+
+def loaded_roots(module: str) -> set[str]:
+    """Top-level packages loaded by importing `module` in a fresh interpreter."""
+    probe = (
+        f"import sys, {module}; "
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=cli_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_light_module_loads_no_heavy_library(module):
+    heavy = loaded_roots(module) & set(FORBIDDEN)
+    assert not heavy, f"importing {module} loads {sorted(heavy)}"
+
+
+def test_every_subpackage_init_is_light():
+    # Workers and the logging process import parts of rl_train: a subpackage's
+    # __init__ runs first, so it must pull in nothing heavy either.
+    inits = sorted((REPO / "rl_train").glob("*/__init__.py"))
+    assert len(inits) >= 6
+    for init in inits:
+        module = f"rl_train.{init.parent.name}"
+        heavy = loaded_roots(module) & set(FORBIDDEN)
+        assert not heavy, f"importing {module} loads {sorted(heavy)}"
+
+
+def module_name(path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path) -> set[str]:
+    """Modules of our packages that `path` imports anywhere (lazy imports included)."""
+    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else None
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*(package or "").split(".")[: 1 - node.level or None], base])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in PACKAGES}
+
+
+def test_no_import_cycles():
+    sources = [p for package in PACKAGES for p in (REPO / package).rglob("*.py")]
+    modules = {module_name(p): p for p in sources}
+    graph = {
+        name: {m for m in imports_of(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return [*trail, start]
+                if nxt not in trail:
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    for name in sorted(graph):
+        cycle = cycle_from(name)
+        assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_rl_train_top_level_is_a_handful_of_modules():
+    top = sorted(p.name for p in (REPO / "rl_train").glob("*.py"))
+    assert len(top) <= 5, top
+
+
+# Which subpackages of rl_train each one may import (the top-level modules errors, machine
+# and units are for everyone): the data flow of docs/architecture.md, lowest layer first.
+ALLOWED = {
+    "store": set(),
+    "config": {"store"},
+    "tracking": {"config", "store"},
+    "vec": {"config"},
+    "training": {"config", "store", "tracking", "vec"},
+    "cli": {"config", "store", "tracking", "training"},
+}
+
+
+def test_subpackages_import_only_lower_layers():
+    for layer, allowed in ALLOWED.items():
+        for path in sorted((REPO / "rl_train" / layer).rglob("*.py")):
+            used = {
+                name.split(".")[1]
+                for name in imports_of(path)
+                if name.startswith("rl_train.") and name.split(".")[1] in ALLOWED
+            }
+            wrong = used - allowed - {layer}
+            assert not wrong, f"{path.relative_to(REPO)} imports rl_train.{sorted(wrong)}"

@@ -1,0 +1,120 @@
+"""Config resolution in-process: defaults < shipped per-env hyperparameters < --config < flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from rl_train.config import hyperparams
+from rl_train.config.resolve import resolve, round_to_rollouts
+from rl_train.config.train_config import TrainConfig, wandb_mode_from_env
+from rl_train.errors import UserError
+
+
+def resolved(**fields) -> TrainConfig:
+    cli_n_envs_given = fields.pop("cli_n_envs_given", True)
+    return resolve(TrainConfig(**fields), cli_n_envs_given=cli_n_envs_given)
+
+
+def test_the_default_job_is_pybullet_reach_with_its_shipped_settings():
+    config = resolved()
+    shipped = hyperparams.shipped("rltrain/PandaReach-v0")
+    assert config.env_id == "rltrain/PandaReach-v0"
+    assert config.hyperparams == {k: v for k, v in shipped.items() if k != "n_envs"}
+    assert config.total_timesteps == shipped["n_timesteps"]
+    assert config.run_name.startswith("PandaReach-v0-s0-")
+
+
+def test_unknown_env_ids_fall_back_to_the_default_section():
+    assert hyperparams.shipped("nobody/Knows-v0") == hyperparams.shipped("default")
+
+
+def test_config_file_overrides_and_merges_nested_mappings(tmp_path):
+    path = tmp_path / "hp.yml"
+    path.write_text("learning_rate: lin_0.0005\npolicy_kwargs: {net_arch: [128, 128]}\n")
+    config = resolved(config_file=str(path))
+    assert config.hyperparams["learning_rate"] == "lin_0.0005"
+    assert config.hyperparams["policy_kwargs"] == {"net_arch": [128, 128]}
+    assert config.hyperparams["n_epochs"] == 10  # the shipped value stays
+
+
+def test_rl_zoo_style_file_is_read_for_its_env_section(tmp_path):
+    path = tmp_path / "zoo.yml"
+    path.write_text("rltrain/PandaReachSimple-v0:\n  n_steps: 32\nother/Env-v0:\n  n_steps: 8\n")
+    config = resolved(config_file=str(path), use_simple_env=True, vec_env="native")
+    assert config.hyperparams["n_steps"] == 32
+
+
+def test_a_files_n_envs_applies_only_when_the_flag_was_not_typed(tmp_path):
+    path = tmp_path / "hp.yml"
+    path.write_text("n_envs: 4\n")
+    assert resolved(config_file=str(path), cli_n_envs_given=False).n_envs == 4
+    assert resolved(config_file=str(path), n_envs=8).n_envs == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("lerning_rate: 0.1\n", "lerning_rate"),
+        ("learning_rate: fast\n", "lin_<number>"),
+        ("normalize: {norm_obs: true, clip: 5}\n", "clip"),
+        ("- a list\n", "mapping"),
+        ("n_steps: [64\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_files_name_the_problem(tmp_path, text, named):
+    path = tmp_path / "hp.yml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=named.replace("[", r"\[")):
+        resolved(config_file=str(path))
+
+
+def test_target_rounds_up_to_whole_rollouts(capsys):
+    config = resolved(use_simple_env=True, vec_env="native", n_envs=4, total_timesteps=1000)
+    assert config.total_timesteps == 1024  # 4 envs x 64 steps = 256 per rollout
+    assert "rounded up to 1,024" in capsys.readouterr().err
+    config.total_timesteps = 5000
+    round_to_rollouts(config, start_step=1024)  # a resume: whole rollouts from its step
+    assert config.total_timesteps == 1024 + 16 * 256
+
+
+def test_a_mapping_without_n_steps_uses_sb3s_default():
+    assert hyperparams.rollout_size({}, n_envs=2) == 2 * 2048
+    assert hyperparams.ppo_kwargs({"n_timesteps": 1, "policy": "MlpPolicy", "gamma": 0.9}) == {
+        "gamma": 0.9
+    }
+    assert hyperparams.normalize_kwargs({"normalize": True, "gamma": 0.9}) == {"gamma": 0.9}
+    assert hyperparams.normalize_kwargs({"normalize": False}) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"env": "NoSuchEnv-v9"}, "NoSuchEnv-v9"),
+        ({"vec_env": "native"}, "--use-simple-env"),
+        ({"run_name": "a/b"}, "--run-name"),
+        ({"n_envs": 0}, "--n-envs"),
+        ({"env": "push", "use_simple_env": True}, "kinematic"),
+        ({"robot_type": "ur5"}, "--robot-type"),
+        ({"env": "no_such_module:Env-v0"}, "cannot import"),
+    ],
+)
+def test_invalid_choices_name_the_flag(fields, named):
+    with pytest.raises(UserError, match=named):
+        resolved(**fields)
+
+
+def test_a_module_env_id_is_imported_and_must_register_its_id():
+    assert resolved(env="tests.crash_env:CrashingReach-v0").env_id.endswith("CrashingReach-v0")
+    with pytest.raises(UserError, match="does not register"):
+        resolved(env="tests.crash_env:Missing-v0")
+
+
+def test_wandb_mode_comes_from_the_flag_then_the_environment(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "dryrun")
+    assert wandb_mode_from_env(None) == "offline"
+    assert wandb_mode_from_env("disabled") == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "run")
+    assert wandb_mode_from_env(None) == "online"
+    monkeypatch.setenv("WANDB_MODE", "cloud")
+    with pytest.raises(UserError, match="WANDB_MODE"):
+        wandb_mode_from_env(None)

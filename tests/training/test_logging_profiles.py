@@ -1,0 +1,172 @@
+"""--log-profile heavy through the real CLI, wandb telemetry off, and the logging-modes benchmark.
+
+Speed goals live in benchmarks/logging_modes.py; nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, cli_env, finished_offline_run, load_benchmark
+
+BENCHMARK = REPO / "benchmarks" / "logging_modes.py"
+
+
+@pytest.fixture(scope="module")
+def heavy_run(tmp_path_factory):
+    args = ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "256"]
+    _, run_dir, log = finished_offline_run(
+        tmp_path_factory.mktemp("heavy"), [*args, "--log-profile", "heavy"]
+    )
+    return run_dir, log
+
+
+def test_heavy_profile_writes_episodes_and_histograms_to_tensorboard(heavy_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = heavy_run
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"histograms": 0})
+    events.Reload()
+    scalars, histograms = set(events.Tags()["scalars"]), set(events.Tags()["histograms"])
+    assert {"episode/return", "episode/length", "episode/count"} <= scalars
+    assert "rollout/ep_rew_mean" in scalars  # SB3's own keys still there
+    assert "episode/return_hist" in histograms
+    assert any(tag.startswith("params/") for tag in histograms)
+    assert any(tag.startswith("grads/") for tag in histograms)
+    # One row per step at which episodes ended: 50-step episodes, 2 envs in lockstep.
+    assert [e.step for e in events.Scalars("episode/return")] == [100, 200]
+
+
+def test_heavy_profile_writes_episodes_and_histograms_to_wandb(heavy_run):
+    _, log = heavy_run
+    keys = set().union(*log.history)
+    assert {"episode/return", "episode/length", "episode/success"} <= keys
+    params = {k[: -len("/_type")] for k in keys if k.startswith("params/") and k.endswith("/_type")}
+    grads = {k[: -len("/_type")] for k in keys if k.startswith("grads/") and k.endswith("/_type")}
+    assert params and grads
+    assert any(k.startswith("grad_norm/") for k in keys)
+    histogram_row = next(row for row in log.history if "episode/return_hist/_type" in row)
+    assert histogram_row["episode/return_hist/_type"] == "histogram"
+    assert len(histogram_row["episode/return_hist/bins"]) == 65  # 64 bins
+    steps = [row["_step"] for row in log.history]
+    assert steps == sorted(steps) and 100 in steps and 256 in steps
+
+
+def test_benchmark_help_runs():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--help"],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--quick" in done.stdout and "--server-url" in done.stdout
+
+
+def _run(mode: str, rate: float, startup: float, status: str = "ok", rep: int = 0) -> dict:
+    return {
+        "env": "simple",
+        "profile": "default",
+        "mode": mode,
+        "rep": rep,
+        "status": status,
+        "steady_steps_per_s": rate,
+        "startup_s": startup,
+    }
+
+
+def test_summary_gives_medians_ranges_and_ratios_to_disabled():
+    bench = load_benchmark("logging_modes")
+    runs = [
+        _run("disabled", 1000, 10.0, rep=0),
+        _run("offline", 990, 10.5, rep=0),
+        _run("offline", 960, 11.0, rep=1),
+        _run("disabled", 1200, 12.0, rep=1),
+        _run("disabled", 800, 11.0, rep=2),
+        _run("offline", 1000, 9.0, rep=2),
+        {"env": "simple", "profile": "default", "mode": "online", "status": "unavailable",
+         "reason": "no server configured"},
+    ]  # fmt: skip
+    block = bench.summarize(runs)[("simple", "default")]
+    assert block["disabled"]["stats"]["steady_steps_per_s"] == (1000, 800, 1200)
+    assert block["offline"]["stats"]["steady_steps_per_s"] == (990, 960, 1000)
+    assert block["offline"]["ratios"]["steady_steps_per_s"] == pytest.approx(0.99)
+    assert block["offline"]["ratios"]["startup_s"] == pytest.approx(10.5 / 11.0)
+    assert block["disabled"]["ratios"]["steady_steps_per_s"] == pytest.approx(1.0)
+    assert block["online"]["runs"] == [] and block["online"]["unavailable"]
+
+    table = bench.markdown_tables(bench.summarize(runs))
+    offline_row = next(line for line in table.splitlines() if line.startswith("| offline"))
+    assert "990 (960–1,000) ×0.990" in offline_row
+    assert "| online | unavailable: no server configured |" in table
+    targets = "\n".join(bench.target_lines(bench.summarize(runs)))
+    assert "offline steps/s cost" in targets and "+1.0%" in targets and ": met" in targets
+
+
+def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
+    bench = load_benchmark("logging_modes")
+    # The machine got 30% faster after the first repetition; offline costs 2% throughout.
+    disabled = [_run("disabled", rate, 1.0, rep=rep) for rep, rate in enumerate([700, 1000, 1000])]
+    offline = [_run("offline", rate, 1.0, rep=rep) for rep, rate in enumerate([686, 980, 980])]
+    block = bench.summarize(disabled + offline)[("simple", "default")]
+    assert block["offline"]["paired"]["steady_steps_per_s"] == pytest.approx((0.98, 0.98, 0.98, 3))
+    targets = "\n".join(bench.target_lines(bench.summarize(disabled + offline)))
+    assert "offline steps/s cost vs disabled (simple env, default profile): +2.0%" in targets
+
+
+def test_the_mode_order_rotates_between_repetitions():
+    bench = load_benchmark("logging_modes")
+    args = bench.parse_args(["--envs", "simple", "--profiles", "default", "--reps", "3"])
+    order = [spec.mode for spec in bench.plan(args)]
+    assert order == [
+        "disabled", "offline", "online", "offline", "online", "disabled",
+        "online", "disabled", "offline",
+    ]  # fmt: skip
+
+
+def test_failed_runs_are_left_out_of_the_statistics():
+    bench = load_benchmark("logging_modes")
+    runs = [_run("disabled", 1000, 10.0), _run("offline", 500, 10.0, status="failed")]
+    runs[1]["reason"] = "exit 1: boom"
+    block = bench.summarize(runs)[("simple", "default")]
+    assert block["offline"]["stats"]["steady_steps_per_s"] is None
+    assert "unavailable: exit 1: boom" in bench.markdown_tables(bench.summarize(runs))
+
+
+# What the logging process does to start and log, then the threads it runs.
+TELEMETRY_PROBE = """
+import json, sys, threading
+from rl_train.store.record import new_run_id
+from rl_train.tracking import client, process
+spec = client.RunSpec("offline", new_run_id(), sys.argv[1], "p", None, "n", {})
+run, _ = process.start_run(spec)
+run.log({"loss": 1.0}, step=1)
+print(json.dumps(sorted(t.name for t in threading.enumerate())))
+run.finish()
+"""
+
+
+@pytest.mark.parametrize("user_setting", [None, "true"])
+def test_offline_runs_leave_wandb_telemetry_off_unless_the_user_asks(tmp_path, user_setting):
+    # wandb records an OpenTelemetry measurement per run.log and exports it from its own
+    # threads; rl-train turns that off (WANDB_ERROR_REPORTING=false) but keeps a user's choice.
+    env = cli_env()
+    env.pop("WANDB_ERROR_REPORTING", None)
+    if user_setting is not None:
+        env["WANDB_ERROR_REPORTING"] = user_setting
+    done = subprocess.run(
+        [sys.executable, "-c", TELEMETRY_PROBE, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    telemetry = [name for name in threads if name.startswith("Otel")]
+    assert bool(telemetry) == (user_setting == "true"), threads

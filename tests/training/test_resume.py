@@ -1,0 +1,336 @@
+"""Crash safety and exact resume, with real signals to a real training process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, run_cli, server_get, wandb_files
+
+from rl_train.store import checkpoint, wandb_txlog
+
+ROLLOUT = 256  # 4 envs x 64 steps
+
+
+def start_cli(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+    """Own session, so a signal to its process group is what Ctrl-C in a terminal does."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rl_train.cli", *args],
+        cwd=cwd,
+        env=cli_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_checkpoint(run_dir: Path, at_least: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 240
+    latest = run_dir / "checkpoints" / "latest"
+    while time.monotonic() < deadline:
+        if latest.exists() and int(latest.read_text() or 0) >= at_least:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint >= {at_least} in time")
+
+
+def train_args(run_name: str, total: int, *extra: str, vec_env: str = "shm") -> list[str]:
+    return [
+        "--n-envs",
+        "4",
+        "--vec-env",
+        vec_env,
+        "--total-timesteps",
+        str(total),
+        "--checkpoint-freq",
+        "1024",
+        "--keep-checkpoints",
+        "10",
+        "--output-dir",
+        "runs",
+        "--run-name",
+        run_name,
+        "--wandb-mode",
+        "offline",
+        *extra,
+    ]
+
+
+def history_steps(run_dir: Path) -> list[int]:
+    steps: list[int] = []
+    for log_file in sorted(wandb_files(run_dir), key=lambda p: p.parent.name):
+        steps.extend(row["_step"] for row in wandb_txlog.read_run(log_file).history)
+    return steps
+
+
+def tensorboard_steps(run_dir: Path, tag: str = "rollout/ep_rew_mean") -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def all_checkpoints_valid(run_dir: Path) -> list[int]:
+    return [
+        checkpoint.validate(path).step
+        for path in checkpoint.list_checkpoints(run_dir / "checkpoints")
+    ]
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_saves_and_resume_finishes_exactly(tmp_path, signum, exit_code):
+    run_dir = tmp_path / "runs" / "sig"
+    process = start_cli(train_args("sig", 40_960), tmp_path)
+    wait_for_checkpoint(run_dir, 1024, process)
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)  # Ctrl-C reaches the workers too
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == exit_code, stderr
+    assert "resume with:  rl-train --resume runs/sig" in stdout
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["state"] == "interrupted"
+    stopped_at = record["steps"]
+    assert stopped_at % ROLLOUT == 0 and stopped_at >= 1024
+    assert int((run_dir / "checkpoints" / "latest").read_text()) == stopped_at
+    (first_log,) = wandb_files(run_dir)
+    assert wandb_txlog.read_run(first_log).exit_code == exit_code  # the W&B run was finished
+
+    target = stopped_at + 2 * ROLLOUT
+    done = run_cli(["--resume", str(run_dir), "--total-timesteps", str(target)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run_dir / "run.json").read_text())["steps"] == target
+    steps = history_steps(run_dir)
+    assert steps == list(range(ROLLOUT, target + 1, ROLLOUT))
+    assert tensorboard_steps(run_dir) == steps
+    assert all_checkpoints_valid(run_dir)[-1] == target
+
+
+@pytest.mark.parametrize("vec_env", ["shm", "subproc"])
+@pytest.mark.parametrize("gap_s", [0.05, 0.3])
+def test_second_ctrl_c_aborts_at_once(tmp_path, vec_env, gap_s):
+    """Whenever the second Ctrl-C lands (during training, saving or shutdown), the
+    process ends promptly with 130 and the checkpoints stay valid."""
+    run_dir = tmp_path / "runs" / "abort"
+    process = start_cli(train_args("abort", 40_960, vec_env=vec_env), tmp_path)
+    wait_for_checkpoint(run_dir, 1024, process)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(gap_s)
+    os.killpg(process.pid, signal.SIGINT)
+    started = time.monotonic()
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert time.monotonic() - started < 30
+    assert all_checkpoints_valid(run_dir), "periodic checkpoints stay valid"
+
+
+@pytest.mark.parametrize("vec_env", ["subproc", "shm"])
+@pytest.mark.parametrize(("mode", "cause"), [("exception", "exception"), ("segfault", "SIGSEGV")])
+def test_dead_worker_names_env_and_cause_and_saves(tmp_path, mode, cause, vec_env):
+    done = run_cli(
+        [
+            "--vec-env",
+            vec_env,
+            "--env",
+            "tests.crash_env:CrashingReach-v0",
+            "--n-envs",
+            "4",
+            "--total-timesteps",
+            "8192",
+            "--checkpoint-freq",
+            "0",
+            "--output-dir",
+            "runs",
+            "--run-name",
+            "dies",
+            "--wandb-mode",
+            "disabled",
+        ],
+        cwd=tmp_path,
+        env=cli_env(CRASH_SEED="2", CRASH_AT_STEP="300", CRASH_MODE=mode),
+        timeout=120,
+    )
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("rl-train: error")]
+    assert "env 2" in line and cause in line
+    run_dir = tmp_path / "runs" / "dies"
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "crashed"
+    steps = all_checkpoints_valid(run_dir)
+    assert steps and steps[-1] % ROLLOUT == 0 and 0 < steps[-1] < 300 * 4
+
+
+def test_corrupt_checkpoint_falls_back_with_warning(tmp_path):
+    done = run_cli(train_args("corrupt", 3072), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "runs" / "corrupt"
+    newest = run_dir / "checkpoints" / "3072" / "model.zip"
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated, as by a full disk
+    done = run_cli(["--resume", str(run_dir), "--total-timesteps", "4096"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "corrupt" in done.stderr and "older checkpoint" in done.stderr
+    assert "from step 2,048" in done.stdout
+    assert history_steps(run_dir) == list(range(ROLLOUT, 4096 + 1, ROLLOUT))
+
+
+def test_no_valid_checkpoint_is_a_clear_error(tmp_path):
+    done = run_cli(train_args("broken", 1024), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "runs" / "broken"
+    for meta in (run_dir / "checkpoints").glob("*/meta.json"):
+        meta.write_text("{not json")
+    done = run_cli(["--resume", str(run_dir), "--total-timesteps", "2048"], cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("rl-train: error: no valid checkpoint")
+
+
+def test_resume_refuses_a_different_env(tmp_path):
+    done = run_cli(train_args("envcheck", 1024), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run_cli(
+        ["--resume", "runs/envcheck", "--use-simple-env", "--total-timesteps", "2048"],
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "differs from the run being resumed" in done.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_at_several_points_then_resume_is_continuous(tmp_path):
+    """Killed mid-checkpoint-write, then mid-rollout, then resumed to the end."""
+    run_dir = tmp_path / "runs" / "killed"
+    total = 8192
+    first = start_cli(train_args("killed", total), tmp_path, RL_TRAIN_FAULT="checkpoint-write:3072")
+    first.communicate(timeout=240)
+    assert first.returncode == -signal.SIGKILL
+    assert all_checkpoints_valid(run_dir) == [1024, 2048]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "2048"
+
+    second = start_cli(["--resume", "latest", "--output-dir", "runs"], tmp_path)
+    wait_for_checkpoint(run_dir, 5120, second)
+    time.sleep(0.5)  # into the next rollout
+    os.killpg(second.pid, signal.SIGKILL)
+    second.communicate(timeout=60)
+
+    done = run_cli(["--resume", str(run_dir)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run_dir / "run.json").read_text())["steps"] == total
+    assert all_checkpoints_valid(run_dir)[-1] == total
+    expected = list(range(ROLLOUT, total + 1, ROLLOUT))
+    assert history_steps(run_dir) == expected, "W&B folders together: every step once"
+    assert tensorboard_steps(run_dir) == expected
+    assert len(wandb_files(run_dir)) == 3
+    run_ids = {wandb_txlog.read_run(f).run_id for f in wandb_files(run_dir)}
+    assert len(run_ids) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.online
+def test_synced_resumed_run_is_one_continuous_history(tmp_path, wandb_server):
+    run_dir = tmp_path / "runs" / "synced"
+    process = start_cli(train_args("synced", 4096), tmp_path)
+    wait_for_checkpoint(run_dir, 2048, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    done = run_cli(["--resume", str(run_dir)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    folders = sorted(str(f.parent) for f in wandb_files(run_dir))
+    assert len(folders) == 2
+    wandb = Path(sys.executable).with_name("wandb")
+    synced = subprocess.run(
+        [str(wandb), "sync", *folders],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert synced.returncode == 0, synced.stderr
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    rows = server_get(wandb_server, f"/api/v2/runs/{run_id}/metrics?key=global_step")
+    steps = [row["step"] for row in rows["metrics"]]
+    assert sorted(steps) == list(range(ROLLOUT, 4096 + 1, ROLLOUT))
+
+
+def schedule_by_step(run_dir: Path) -> dict[int, tuple[float, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {
+        row["_step"]: (row["train/learning_rate"], row["train/clip_range"])
+        for row in rows
+        if "train/learning_rate" in row
+    }
+
+
+def test_resume_continues_schedules_where_they_stopped(tmp_path):
+    """A killed and resumed run decays learning rate and clip range exactly as an
+    uninterrupted one: SB3 would restart them unless the step count is restored."""
+    (tmp_path / "hp.yml").write_text("learning_rate: lin_0.001\nclip_range: lin_0.2\n")
+    common = ["--config", "hp.yml", "--vec-env", "dummy", "--wandb-mode", "disabled"]
+    straight = run_cli([*train_args("straight", 2048), *common], cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    killed = run_cli(
+        [*train_args("killed", 2048), *common],
+        cwd=tmp_path,
+        env=cli_env(RL_TRAIN_FAULT="checkpoint-write:2048"),
+    )
+    assert killed.returncode == -signal.SIGKILL
+    resumed = run_cli(["--resume", "runs/killed"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from step 1,024" in resumed.stdout
+    expected = schedule_by_step(tmp_path / "runs" / "straight")
+    # SB3 logs an update's values with the next rollout's row: steps 512 ... 2048.
+    assert sorted(expected) == list(range(2 * ROLLOUT, 2048 + 1, ROLLOUT))
+    assert schedule_by_step(tmp_path / "runs" / "killed") == expected
+    first_lr, last_lr = expected[2 * ROLLOUT][0], expected[2048][0]
+    assert first_lr > last_lr, "the schedule decays"
+
+
+def test_bad_schedule_in_config_is_one_line(tmp_path):
+    (tmp_path / "hp.yml").write_text("learning_rate: fast\n")
+    done = run_cli(["--config", "hp.yml", "--output-dir", "runs"], cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "learning_rate" in line and "lin_<number>" in line
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="mounts a small tmpfs (root)"
+)
+def test_full_disk_is_one_line_keeps_checkpoints_and_resumes(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        run_dir = disk / "runs" / "full"
+        args = train_args("full", 40_960, "--checkpoint-freq", "256", "--keep-checkpoints", "100")
+        args += ["--output-dir", str(disk / "runs"), "--wandb-mode", "disabled"]
+        done = run_cli(args, cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("rl-train: error")]
+        assert "disk is full" in line and f"--resume {run_dir}" in line
+        valid = all_checkpoints_valid(run_dir)  # every complete checkpoint, none corrupt
+        assert len(valid) >= 2
+        assert int((run_dir / "checkpoints" / "latest").read_text()) in valid
+
+        for old in checkpoint.list_checkpoints(run_dir / "checkpoints")[:-1]:
+            shutil.rmtree(old)  # the user frees space
+        target = valid[-1] + 2 * ROLLOUT
+        done = run_cli(
+            ["--resume", str(run_dir), "--total-timesteps", str(target), "--keep-checkpoints", "1"],
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"from step {valid[-1]:,}" in done.stdout
+        assert json.loads((run_dir / "run.json").read_text())["steps"] == target
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
