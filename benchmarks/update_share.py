@@ -1,4 +1,4 @@
-"""PPO settings: what the update costs against how fast reach learns (issue 5).
+"""PPO settings: what the update costs against how fast reach learns.
 
 The PPO update runs in the learner alone while every env worker waits, so its share of
 the wall time is throughput lost. Fewer or larger mini-batches make it cheaper, but may

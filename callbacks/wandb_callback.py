@@ -11,6 +11,8 @@ from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from rl_train.store.checkpoint import list_checkpoints
+from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, WANDB_DIR
 from rl_train.tracking.client import Tracker
 
 
@@ -26,19 +28,35 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 class WandbCallback(BaseCallback):
-    """Puts checkpoints and the code snapshot into the W&B run's files for `wandb sync`."""
+    """Puts checkpoints and the code snapshot into the W&B run's files for upload.
 
-    def __init__(self, tracker: Tracker, code_dir: Path | None = None) -> None:
+    Which checkpoints (--wandb-checkpoints): "all" written; "kept", the ones on disk
+    (the W&B folders follow checkpoints/ as it is pruned, in every session's folder of
+    the run); "final", only the last one; "none". Run files rather than W&B artifacts:
+    files/ is inside the run dir and holds hard links (no extra space), `wandb sync`
+    uploads the files that are there and skips removed ones, whereas an offline artifact
+    version is copied into wandb's staging cache outside the run and every version
+    logged is uploaded. Online, "kept" uploads at the run's end what is kept then.
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        code_dir: Path | None,
+        run_dir: Path,
+        checkpoints: str = "kept",
+    ) -> None:
         super().__init__()
         self.tracker = tracker
         self.code_dir = code_dir
+        self.run_dir = run_dir
+        self.checkpoints = checkpoints
 
     def _on_training_start(self) -> None:
         if self.code_dir is not None:
             # Uploaded when the run finishes: the snapshot is many small files, and
             # uploading them while training starts costs online runs steps/s.
-            # Checkpoints still go up as they are made.
-            self.save_tree(self.code_dir, "code", policy="end")
+            self.save_tree(self.code_dir, CODE_DIR, policy="end")
 
     def _on_step(self) -> bool:
         return True
@@ -53,4 +71,39 @@ class WandbCallback(BaseCallback):
             self.tracker.save_file(target, policy=policy)
 
     def save_checkpoint(self, checkpoint_dir: Path, step: int) -> None:
-        self.save_tree(checkpoint_dir, f"checkpoints/{step}")
+        """After each checkpoint is written (and older ones pruned)."""
+        if self.checkpoints == "all":
+            self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}")
+        elif self.checkpoints == "kept":
+            # Online, an upload now would leave pruned checkpoints on the server.
+            policy = "end" if self.tracker.mode == "online" else "now"
+            self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}", policy=policy)
+            self.drop_all_but(self._on_disk())
+
+    def finish_checkpoints(self) -> None:
+        """Once the session's last checkpoint is saved."""
+        if self.checkpoints == "kept":
+            self.drop_all_but(self._on_disk())
+        elif self.checkpoints == "final":
+            on_disk = list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
+            if on_disk:
+                self.save_tree(on_disk[-1], f"{CHECKPOINTS_DIR}/{on_disk[-1].name}")
+            self.drop_all_but({on_disk[-1].name} if on_disk else set())
+        elif self.checkpoints == "none":
+            self.drop_all_but(set())
+
+    def _on_disk(self) -> set[str]:
+        return {path.name for path in list_checkpoints(self.run_dir / CHECKPOINTS_DIR)}
+
+    def drop_all_but(self, steps: set[str]) -> None:
+        """Remove the W&B copies of other checkpoints from every W&B folder of the run."""
+        wandb_root = self.run_dir / WANDB_DIR
+        if not wandb_root.is_dir():
+            return
+        for folder in wandb_root.glob(f"*-{self.tracker.run_id}"):
+            copies = folder / "files" / CHECKPOINTS_DIR
+            if folder.is_symlink() or not copies.is_dir():
+                continue
+            for copy in copies.iterdir():
+                if copy.name not in steps:
+                    shutil.rmtree(copy, ignore_errors=True)

@@ -33,10 +33,16 @@ def _train(argv: list[str]) -> int:
     # The W&B run starts (session.py) before torch loads, and torch only once the flags
     # are valid.
     if resume:
-        from rl_train.config.resume import resume_plan
+        from rl_train.config.resume import locate, resume_plan
 
-        config, checkpoint = resume_plan(resume, config, explicit)
-        resumed = session.begin_resume(config)
+        run_dir, named = locate(resume, config.output_dir)
+        run_lock = session.lock_for_resume(run_dir)  # before anything of the run is read
+        try:
+            config, checkpoint = resume_plan(run_dir, named, config, explicit)
+        except BaseException:
+            run_lock.release()
+            raise
+        resumed = session.begin_resume(config, run_lock)
         from rl_train.training.trainer import resume_training
 
         return resume_training(resumed, checkpoint).exit_code

@@ -17,6 +17,7 @@ from rl_train.cli.parsing import OneLineParser
 from rl_train.errors import UserError
 from rl_train.store import clean, query, sync
 from rl_train.store.history import History, export, read_history
+from rl_train.store.lock import RunInUse
 from rl_train.store.summary import run_summary
 from rl_train.units import human_size, parse_age
 
@@ -281,11 +282,22 @@ def _selected(args: argparse.Namespace) -> list[query.LocalRun]:
     return query.resolve_runs(output_dir, args.runs) if args.runs else query.find_runs(output_dir)
 
 
+def _refuse_in_use(selected: list[query.LocalRun], fix: str) -> None:
+    """A run named on the command line that another process holds ends the command."""
+    for run in selected:
+        holder = run.in_use()
+        if holder is not None:
+            raise RunInUse(run.path, holder, fix)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from rl_train.tracking.server import check_server_reachable, server_url
 
     min_age = parse_age(args.older_than) if args.older_than else None
-    plans = sync.plan_sync(_selected(args), args.finished_only, min_age)
+    selected = _selected(args)
+    if args.runs:
+        _refuse_in_use(selected, sync.SYNC_BUSY)
+    plans = sync.plan_sync(selected, args.finished_only, min_age)
     todo = [p for p in plans if not p.skip_reason]
     for plan in plans:
         if plan.skip_reason and (args.runs or plan.skip_reason != "already synced"):
@@ -333,9 +345,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
             "clean needs a selection; pass RUN names, --synced, --crashed or --older-than AGE"
         )
     min_age = parse_age(args.older_than) if args.older_than else None
-    choices = clean.choose_for_clean(
-        _selected(args), args.synced, args.crashed, min_age, args.force
-    )
+    selected = _selected(args)
+    if args.runs:
+        _refuse_in_use(selected, clean.CLEAN_BUSY)
+    choices = clean.choose_for_clean(selected, args.synced, args.crashed, min_age, args.force)
     for choice in choices:
         if choice.refused:
             print(f"keep   {choice.run.name}: {choice.refused}")

@@ -9,6 +9,7 @@ from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
     LOG_PROFILES,
     VEC_ENVS,
+    WANDB_CHECKPOINTS,
     WANDB_MODES,
     TrainConfig,
     default_vec_env,
@@ -141,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gradient/parameter histograms (default: default)",
     )
     wandb.add_argument("--wandb-entity", "--wandb_entity", default=None)
+    wandb.add_argument(
+        "--wandb-checkpoints",
+        choices=WANDB_CHECKPOINTS,
+        default="kept",
+        help="checkpoints in the W&B run (uploaded online, by `runs sync` offline): all "
+        "written, the ones kept on disk, the final one, or none (default: kept)",
+    )
     return parser
 
 
@@ -178,6 +186,7 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         wandb_mode=wandb_mode_from_env(args.wandb_mode),
         wandb_project=args.wandb_project,
         wandb_entity=args.wandb_entity,
+        wandb_checkpoints=args.wandb_checkpoints,
         log_profile=args.log_profile,
     )
     return config, explicit, args.resume

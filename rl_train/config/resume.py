@@ -1,7 +1,9 @@
 """--resume: find the run and its newest valid checkpoint, merge allowed overrides.
 
 The original --total-timesteps stays the target (it is not added to). A few flags may
-change on resume; ones that would make it a different experiment are refused.
+change on resume; ones that would make it a different experiment are refused. A run with
+no valid checkpoint yet (killed in its first seconds) restarts from step 0, in the same
+run dir with the same run id and W&B run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ OVERRIDABLE = {
     "checkpoint_freq",
     "keep_checkpoints",
     "wandb_mode",
+    "wandb_checkpoints",
     "log_profile",
 }
 # Flags that would change the experiment itself.
@@ -31,19 +34,12 @@ REFUSED = {"env", "use_simple_env", "robot_type", "config_file", "seed", "wandb_
 
 
 def latest_unfinished_run(output_dir: Path) -> Path:
-    """The most recently started run under output_dir that did not finish and has a
-    checkpoint to continue from."""
+    """The most recently started run under output_dir that did not finish."""
     runs = query.find_runs(output_dir) if output_dir.is_dir() else []
-    candidates = [
-        run
-        for run in runs
-        if is_run_dir(run.path)
-        and run.record.state != "finished"
-        and checkpoint.list_checkpoints(run.path / CHECKPOINTS_DIR)
-    ]
+    candidates = [run for run in runs if is_run_dir(run.path) and run.record.state != "finished"]
     if not candidates:
         raise UserError(
-            f"no unfinished run with a checkpoint under {output_dir}; pass --resume a run dir, "
+            f"no unfinished run under {output_dir}; pass --resume a run dir, "
             "or --output-dir where the run is"
         )
     return max(candidates, key=lambda run: run.record.started_at).path
@@ -68,8 +64,9 @@ def locate(target: str, output_dir: str) -> tuple[Path, Path | None]:
     return path, None
 
 
-def choose_checkpoint(run_dir: Path, named: Path | None) -> checkpoint.Checkpoint:
-    """The named (or newest) valid checkpoint, falling back to older ones with a warning."""
+def choose_checkpoint(run_dir: Path, named: Path | None) -> checkpoint.Checkpoint | None:
+    """The named (or newest) valid checkpoint, falling back to older ones with a warning;
+    None when there is none."""
     root = run_dir / CHECKPOINTS_DIR
     candidates = checkpoint.list_checkpoints(root)
     if named is not None:
@@ -83,13 +80,14 @@ def choose_checkpoint(run_dir: Path, named: Path | None) -> checkpoint.Checkpoin
         if found.meta.get("algo", "PPO") != "PPO":
             raise UserError(f"checkpoint {path} is for {found.meta['algo']}, not PPO")
         return found
-    raise UserError(f"no valid checkpoint in {root}; the run cannot be resumed, start a new one")
+    return None
 
 
 def resume_plan(
-    target: str, cli: TrainConfig, explicit: set[str]
-) -> tuple[TrainConfig, checkpoint.Checkpoint]:
-    run_dir, named = locate(target, cli.output_dir)
+    run_dir: Path, named: Path | None, cli: TrainConfig, explicit: set[str]
+) -> tuple[TrainConfig, checkpoint.Checkpoint | None]:
+    """The config to continue run_dir with (from locate), and the checkpoint to continue
+    from (None: from step 0). Call it with the run's lock held: it reads the checkpoints."""
     config = read_config(run_dir)
     config.output_dir, config.run_name = str(run_dir.parent), run_dir.name
     for name in sorted(explicit & REFUSED):
@@ -108,6 +106,10 @@ def resume_plan(
             )
         setattr(config, name, getattr(cli, name))
     found = choose_checkpoint(run_dir, named)
+    if found is None:
+        round_to_rollouts(config)
+        config.resume = "step 0"
+        return config, None
     if found.meta.get("env_id") not in (None, config.env_id):
         raise UserError(
             f"checkpoint {found.path} is for {found.meta['env_id']}, not {config.env_id}"

@@ -15,6 +15,9 @@ WANDB_MODES = ("offline", "online", "disabled")
 VEC_ENVS = ("shm", "subproc", "dummy", "native")
 NATIVE_ENV_IDS = ("rltrain/PandaReachSimple-v0",)  # envs with a batched numpy VecEnv
 LOG_PROFILES = ("default", "heavy")
+# Which checkpoints the W&B run holds (and `runs sync` uploads): every one written, the
+# ones kept on disk, only the final one, or none.
+WANDB_CHECKPOINTS = ("all", "kept", "final", "none")
 DEFAULT_N_ENVS = 16
 
 
@@ -33,6 +36,7 @@ class TrainConfig:
     wandb_mode: str = "offline"
     wandb_project: str = "rl-train"
     wandb_entity: str | None = None
+    wandb_checkpoints: str = "kept"
     run_name: str = ""
     output_dir: str = "runs"
     checkpoint_freq: int = 10_000

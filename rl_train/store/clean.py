@@ -6,6 +6,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from rl_train.store.lock import RunLock
 from rl_train.store.query import LocalRun, dir_size, older_than
 from rl_train.store.sync import sync_status
 
@@ -39,6 +40,9 @@ def choose_for_clean(
 
 
 def _keep_reason(run: LocalRun, force: bool) -> str:
+    holder = run.in_use()
+    if holder is not None:
+        return f"in use by {holder.describe()}"  # never, not even with --force
     if run.state == "running":
         return "still running"  # never, not even with --force: training writes there
     if force:
@@ -50,5 +54,10 @@ def _keep_reason(run: LocalRun, force: bool) -> str:
     return f"{what}; pass --force to delete it anyway"
 
 
+CLEAN_BUSY = "stop it first, or clean it when it ends"
+
+
 def delete_run(run: LocalRun) -> None:
-    shutil.rmtree(run.path)
+    """Delete the run's folder, holding its lock: a resume cannot start in a half-deleted run."""
+    with RunLock.acquire(run.path, "clean", CLEAN_BUSY):
+        shutil.rmtree(run.path)

@@ -23,6 +23,7 @@ CODE_DIR = "code"
 TB_DIR = "tb"
 WANDB_DIR = "wandb"
 SYNC_FILE = "sync.json"
+LOCK_FILE = ".lock"
 OFFLINE_PREFIX = "offline-run-"  # W&B's name for an offline run folder
 
 

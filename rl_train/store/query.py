@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
 from rl_train.errors import UserError
+from rl_train.store import lock
 from rl_train.store.checkpoint import LATEST_FILE, list_checkpoints
 from rl_train.store.layout import (
     CHECKPOINTS_DIR,
@@ -44,9 +46,21 @@ class LocalRun:
     @property
     def state(self) -> str:
         """The recorded state, except that a 'running' run whose process is gone crashed."""
-        if self.record.state == "running" and not process_alive(self.record):
+        if self.record.state == "running" and not self.training_alive():
             return "crashed"
         return self.record.state
+
+    def in_use(self) -> lock.Holder | None:
+        """Who holds the run's lock (training, sync or clean), or None."""
+        return lock.holder(self.path)
+
+    def training_alive(self) -> bool:
+        holder = self.in_use()
+        if holder is not None:
+            return holder.purpose == "training"
+        # No lock held: its trainer is gone, unless the run predates run locks or lives on
+        # a filesystem without them; its pid tells then.
+        return process_alive(self.record)
 
     @property
     def last_active(self) -> float:
@@ -133,14 +147,21 @@ def resolve_runs(output_dir: Path, specs: list[str]) -> list[LocalRun]:
 
 
 def dir_size(path: Path) -> int:
-    """Bytes on disk under path; symlinks (wandb's latest-run) are not followed."""
+    """Bytes of the distinct files under path: a file hard-linked twice (a checkpoint and
+    its W&B copy) counts once, as `du` counts it; symlinks (wandb's latest-run, debug.log)
+    hold no data and are neither followed nor counted."""
     total = 0
+    seen: set[tuple[int, int]] = set()
     for root, _dirs, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(root, name)).st_size
+                stat = os.lstat(os.path.join(root, name))
             except OSError:
-                pass  # removed while we walked
+                continue  # removed while we walked
+            inode = (stat.st_dev, stat.st_ino)
+            if not S_ISLNK(stat.st_mode) and inode not in seen:
+                seen.add(inode)
+                total += stat.st_size
     return total
 
 

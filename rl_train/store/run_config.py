@@ -20,12 +20,17 @@ def write_run_config(run_dir: Path, mapping: dict[str, Any]) -> None:
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The mapping, or UserError naming the file and the fix."""
     path = run_dir / CONFIG_FILE
+    fix = "restore it (the W&B run holds a copy of the config) or start a new run"
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; point at a run made by rl-train") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"{path} is unreadable ({exc}); point at a run made by rl-train") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path} ({exc.strerror}); {fix}") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise UserError(f"{path} is not valid YAML{where}; {fix}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path} is not a run config; point at a run made by rl-train")
+        raise UserError(f"{path} is not a run config; {fix}")
     return data

@@ -7,7 +7,6 @@ The W&B folders are handed to the real `wandb sync` CLI. What was synced is reco
 
 from __future__ import annotations
 
-import fcntl
 import json
 import subprocess
 import sys
@@ -19,10 +18,11 @@ from typing import Any
 from rl_train.errors import UserError
 from rl_train.store.atomic import write_text_atomic
 from rl_train.store.layout import SYNC_FILE, sync_markers, wandb_logs
+from rl_train.store.lock import RunLock
 from rl_train.store.query import LocalRun, older_than
 
-SYNC_LOCK = ".sync.lock"
 SYNC_TIMEOUT_S = 3600.0
+SYNC_BUSY = "sync it when it ends"
 
 
 def _fingerprint(folder: Path) -> dict[str, int]:
@@ -87,9 +87,12 @@ def plan_sync(runs: list[LocalRun], finished_only: bool, min_age_s: float | None
 
 
 def _skip_reason(run: LocalRun, finished_only: bool, min_age_s: float | None) -> str:
+    holder = run.in_use()
+    if holder is not None:
+        return f"in use by {holder.describe()}; {SYNC_BUSY}"
     state = run.state
     if state == "running":
-        return "still running; sync it when it ends"
+        return f"still running; {SYNC_BUSY}"
     if finished_only and state != "finished":
         return f"{state}, not finished (--finished-only)"
     if min_age_s is not None and not older_than(run, min_age_s):
@@ -103,34 +106,12 @@ def _skip_reason(run: LocalRun, finished_only: bool, min_age_s: float | None) ->
     return ""
 
 
-class _SyncLock:
-    """One sync per run at a time: two would both upload and race on sync.json."""
-
-    def __init__(self, run: LocalRun) -> None:
-        self.path = run.path / SYNC_LOCK
-        self.run = run
-        self.file: Any = None
-
-    def __enter__(self) -> _SyncLock:
-        self.file = open(self.path, "w")  # noqa: SIM115 (closed in __exit__)
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise UserError(
-                f"another sync of {self.run.name} is running; wait for it to finish"
-            ) from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()
-
-
 def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
     """Upload the run's pending folders in one `wandb sync` call, oldest first (W&B then
     appends them to one run: they share the run id), then record them as synced."""
     run, folders = plan.run, plan.folders
-    with _SyncLock(run):
+    # The run's own lock: no training session, clean or second sync meanwhile.
+    with RunLock.acquire(run.path, "sync", SYNC_BUSY):
         # Taken before the upload: a log that grows meanwhile then shows as not synced.
         uploaded = {f.name: _fingerprint(f) for f in folders}
         for folder in folders:

@@ -14,10 +14,19 @@ from pathlib import Path
 
 from rl_train.config.train_config import TrainConfig, write_config
 from rl_train.errors import UserError
-from rl_train.store.layout import CHECKPOINTS_DIR
+from rl_train.store import lock
+from rl_train.store.layout import CHECKPOINTS_DIR, LOCK_FILE
+from rl_train.store.lock import RunInUse, RunLock
 from rl_train.store.record import RunRecord
 from rl_train.tracking.client import BackgroundStart
 from rl_train.tracking.server import check_server_reachable, server_url
+
+# What to do when another process holds the run, for the one-line refusal.
+FRESH_RUN_BUSY = "choose another --run-name, or wait until it ends"
+RESUME_BUSY = (
+    "wait until it ends, or stop it first (Ctrl-C in its terminal, or kill -TERM {pid}); "
+    "then --resume it"
+)
 
 
 @dataclass
@@ -25,18 +34,38 @@ class Session:
     config: TrainConfig
     record: RunRecord
     tracker_start: BackgroundStart  # the W&B run starting in its logging process
+    lock: RunLock  # held for the whole session: no other process writes the run
+    resuming: bool = False
 
 
-def prepare_run_dir(config: TrainConfig) -> Path:
+def _holds_other_files(run_dir: Path) -> bool:
+    return any(p.name != LOCK_FILE for p in run_dir.iterdir())
+
+
+def _already_exists(run_dir: Path) -> UserError:
+    return UserError(
+        f"run dir {run_dir} already exists; choose another --run-name, "
+        f"or continue it with --resume {run_dir}"
+    )
+
+
+def prepare_run_dir(config: TrainConfig) -> RunLock:
+    """Create and lock a new run's dir; refuse one that holds another run (or is in use)."""
     run_dir = config.run_dir
     try:
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UserError(
-                f"run dir {run_dir} already exists; choose another --run-name, "
-                f"or continue it with --resume {run_dir}"
-            )
-        (run_dir / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+        if run_dir.exists():
+            busy = lock.holder(run_dir)
+            if busy is not None:
+                raise RunInUse(run_dir, busy, FRESH_RUN_BUSY)
+            if _holds_other_files(run_dir):
+                raise _already_exists(run_dir)
+        run_dir.mkdir(exist_ok=True)
+        run_lock = RunLock.acquire(run_dir, "training", FRESH_RUN_BUSY)
+        if _holds_other_files(run_dir):  # another new run got here between look and lock
+            run_lock.release()
+            raise _already_exists(run_dir)
+        (run_dir / CHECKPOINTS_DIR).mkdir(exist_ok=True)
         probe = run_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -50,27 +79,42 @@ def prepare_run_dir(config: TrainConfig) -> Path:
             f"cannot write to output dir {config.output_dir} ({exc.strerror}); "
             "pass --output-dir a writable directory with free space"
         ) from None
-    return run_dir
+    return run_lock
+
+
+def lock_for_resume(run_dir: Path) -> RunLock:
+    """The run's lock, before the resume plan reads its checkpoints: a run still training
+    (or being synced or cleaned) is refused, and nothing of it is touched."""
+    return RunLock.acquire(run_dir, "training", RESUME_BUSY)
 
 
 def begin_fresh(config: TrainConfig) -> Session:
     """A new run: its dir (which must not hold another run) and config, then W&B."""
     if config.wandb_mode == "online":  # fail before anything is written
         check_server_reachable(server_url())
-    prepare_run_dir(config)
-    write_config(config)
-    return _begin(config, resuming=False)
+    run_lock = prepare_run_dir(config)
+    try:
+        write_config(config)
+        return _begin(config, run_lock, resuming=False)
+    except BaseException:
+        run_lock.release()
+        raise
 
 
-def begin_resume(config: TrainConfig) -> Session:
-    """A run continued from its checkpoint: the same W&B run id, resumed."""
-    if config.wandb_mode == "online":
-        check_server_reachable(server_url())
-    write_config(config)
-    return _begin(config, resuming=True)
+def begin_resume(config: TrainConfig, run_lock: RunLock) -> Session:
+    """A run continued from its checkpoint (or from step 0 when it has none): the same run
+    id and W&B run, resumed. `run_lock` is the run's, from lock_for_resume."""
+    try:
+        if config.wandb_mode == "online":
+            check_server_reachable(server_url())
+        write_config(config)
+        return _begin(config, run_lock, resuming=True)
+    except BaseException:
+        run_lock.release()
+        raise
 
 
-def _begin(config: TrainConfig, resuming: bool) -> Session:
+def _begin(config: TrainConfig, run_lock: RunLock, resuming: bool) -> Session:
     record = RunRecord.load_or_new(config.run_dir, config)
     tracker_start = BackgroundStart(
         config.wandb_mode,
@@ -82,4 +126,4 @@ def _begin(config: TrainConfig, resuming: bool) -> Session:
         config.to_dict(),
         resuming=resuming,
     )
-    return Session(config, record, tracker_start)
+    return Session(config, record, tracker_start, run_lock, resuming)

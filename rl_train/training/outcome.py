@@ -69,9 +69,12 @@ def summary_lines(
         lines.append(f"  checkpoint:   {latest.path}")
     lines.append(f"  tensorboard:  tensorboard --logdir {run_dir / TB_DIR}")
     wandb_dirs = record.wandb_dirs
+    # `rl-train runs sync` works wherever rl-train does (wandb's CLI may not be on PATH),
+    # and uploads every W&B folder of the run, in order.
+    where = "" if run_dir.parent == Path("runs") else f" --output-dir {run_dir.parent}"
     if wandb_dirs and wandb_mode == "offline":
         lines.append(f"  W&B offline:  {wandb_dirs[-1]}")
-        lines.append(f"  sync with:    wandb sync {' '.join(str(d) for d in wandb_dirs)}")
+        lines.append(f"  sync with:    rl-train runs sync {run_dir.name}{where}")
     elif wandb_dirs:
         lines.append(f"  W&B run:      {wandb_dirs[-1]}")
     if state in ("interrupted", "crashed") and latest is not None:

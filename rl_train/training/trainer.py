@@ -61,11 +61,16 @@ class Trainer:
         self.model: PPO | None = None
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
+        self.wandb_callback: WandbCallback | None = None
         self.workers_broken = False
         self.disk_full: OSError | None = None
         self.record = session.record
-        if resume_from is not None:
-            self.record.steps = self.record.session_start_step = resume_from.step
+        self.lock = session.lock
+        # A resume continues from its checkpoint, or restarts from step 0 without one.
+        self.resuming = session.resuming
+        self.start_step = resume_from.step if resume_from is not None else 0
+        if self.resuming:
+            self.record.steps = self.record.session_start_step = self.start_step
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {
@@ -92,7 +97,7 @@ class Trainer:
             self.tracker = self.tracker_start.result()
         if self.tracker.sync_dir is not None:
             self.record.add_wandb_dir(self.tracker.sync_dir)
-        if self.resume_from is not None:
+        if self.resuming:
             self.replay_lost_rows()
         if self.resume_from is None:
             self.model = build_model(self.config, self.venv)
@@ -111,8 +116,8 @@ class Trainer:
 
     def replay_lost_rows(self) -> None:
         """Re-log the rows up to the checkpoint that earlier W&B folders never got."""
-        assert self.tracker is not None and self.resume_from is not None
-        rows = journal.truncate_after(self.run_dir / JOURNAL_FILE, self.resume_from.step)
+        assert self.tracker is not None
+        rows = journal.truncate_after(self.run_dir / JOURNAL_FILE, self.start_step)
         if not self.tracker.enabled:
             return
         logged = wandb_txlog.logged_steps(self.record.wandb_dirs)
@@ -123,13 +128,13 @@ class Trainer:
 
     def _logger(self) -> Logger:
         tb = TensorBoardOutputFormat(str(self.run_dir / TB_DIR))
-        if self.resume_from is not None:
-            # Hide what a crashed session logged after its last checkpoint: TensorBoard
-            # drops events at steps >= purge_step from the earlier event files.
+        if self.resuming:
+            # Hide what a crashed session logged after the step it resumes from:
+            # TensorBoard drops events at steps >= purge_step from the earlier event files.
             from torch.utils.tensorboard import SummaryWriter
 
             tb.writer.close()
-            first_new_step = self.resume_from.step + 1
+            first_new_step = self.start_step + 1
             tb.writer = SummaryWriter(str(self.run_dir / TB_DIR), purge_step=first_new_step)
         outputs = [tb, JournalOutputFormat(self.run_dir / JOURNAL_FILE)]
         if self.tracker is not None and self.tracker.enabled:
@@ -147,9 +152,11 @@ class Trainer:
         callbacks: list[BaseCallback] = [self.throughput, self.checkpointer]
         code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
         if self.tracker is not None and self.tracker.enabled:
-            wandb_callback = WandbCallback(self.tracker, code_dir)
-            self.checkpointer.listeners.append(wandb_callback.save_checkpoint)
-            callbacks.append(wandb_callback)
+            self.wandb_callback = WandbCallback(
+                self.tracker, code_dir, self.run_dir, self.config.wandb_checkpoints
+            )
+            self.checkpointer.listeners.append(self.wandb_callback.save_checkpoint)
+            callbacks.append(self.wandb_callback)
         if self.config.log_profile == "heavy":
             from callbacks.detailed_logging import DetailedLoggingCallback
 
@@ -189,6 +196,12 @@ class Trainer:
         self.checkpointer.save(self.model.num_timesteps)
 
     def run(self) -> TrainResult:
+        try:
+            return self._run()
+        finally:
+            self.lock.release()  # the run is saved and recorded: others may use it now
+
+    def _run(self) -> TrainResult:
         state, message = "crashed", ""
         with self.signals:
             try:
@@ -235,6 +248,8 @@ class Trainer:
         success = None
         if state != "aborted" and self.model is not None and self.disk_full is None:
             self._writing(lambda: self._save_final(state))
+        if self.wandb_callback is not None:
+            self._writing(self.wandb_callback.finish_checkpoints)
         if state == "finished" and self.disk_full is None and self.model is not None:
             if self.venv is not None:
                 success = evaluate_success(self.model, self.venv)
@@ -279,14 +294,22 @@ def train(session: Session) -> TrainResult:
     return Trainer(session).run()
 
 
-def resume_training(session: Session, found: checkpoint.Checkpoint) -> TrainResult:
-    """A run continued from `found`, begun by session.begin_resume."""
+def resume_training(session: Session, found: checkpoint.Checkpoint | None) -> TrainResult:
+    """A run continued from `found` (None: restarted from step 0, as it has no valid
+    checkpoint), begun by session.begin_resume."""
     config = session.config
     trainer = Trainer(session, resume_from=found)
-    wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, found.step)
-    print(
-        f"resuming {config.run_name} from step {found.step:,} of "
-        f"{config.total_timesteps:,} ({found.path})",
-        flush=True,
-    )
+    wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, trainer.start_step)
+    if found is None:
+        print(
+            f"no checkpoint to resume {config.run_name} from: restarting it from step 0 of "
+            f"{config.total_timesteps:,} (same run id and W&B run; what it logged is cut)",
+            flush=True,
+        )
+    else:
+        print(
+            f"resuming {config.run_name} from step {found.step:,} of "
+            f"{config.total_timesteps:,} ({found.path})",
+            flush=True,
+        )
     return trainer.run()

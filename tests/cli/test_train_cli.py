@@ -102,8 +102,9 @@ def test_summary_names_run_dir_wandb_dir_and_sync_command(offline_run):
     assert "run finished" in done.stdout
     assert str(run_dir.name) in done.stdout
     (sync_line,) = [line for line in done.stdout.splitlines() if "sync with:" in line]
-    folder = sync_line.split("wandb sync ", 1)[1].strip()
-    assert folder.endswith(wandb_files(run_dir)[0].parent.name)
+    assert sync_line.split("sync with:", 1)[1].strip() == f"rl-train runs sync {run_dir.name}"
+    (folder_line,) = [line for line in done.stdout.splitlines() if "W&B offline:" in line]
+    assert folder_line.strip().endswith(wandb_files(run_dir)[0].parent.name)
     assert "success rate" in done.stdout
 
 

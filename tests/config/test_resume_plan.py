@@ -7,7 +7,13 @@ import time
 import pytest
 from fake_runs import add_checkpoint, fake_run
 
-from rl_train.config.resume import OVERRIDABLE, REFUSED, latest_unfinished_run, resume_plan
+from rl_train.config.resume import (
+    OVERRIDABLE,
+    REFUSED,
+    latest_unfinished_run,
+    locate,
+    resume_plan,
+)
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.store.checkpoint import MODEL_FILE
@@ -15,7 +21,8 @@ from rl_train.store.checkpoint import MODEL_FILE
 
 def plan(target: str, output_dir, explicit: set[str] = frozenset(), **cli_fields):
     cli = TrainConfig(output_dir=str(output_dir), **cli_fields)
-    return resume_plan(target, cli, set(explicit))
+    run_dir, named = locate(target, cli.output_dir)
+    return resume_plan(run_dir, named, cli, set(explicit))
 
 
 def test_a_run_is_found_by_path_by_name_and_by_checkpoint_dir(tmp_path):
@@ -28,14 +35,15 @@ def test_a_run_is_found_by_path_by_name_and_by_checkpoint_dir(tmp_path):
     assert found.step == 1024
 
 
-def test_latest_is_the_newest_unfinished_run_with_a_checkpoint(tmp_path):
+def test_latest_is_the_newest_unfinished_run_with_or_without_a_checkpoint(tmp_path):
     runs = tmp_path / "runs"
     now = time.time()
     fake_run(runs, "old", started_at=now - 300)
-    wanted = fake_run(runs, "crashed", state="crashed", started_at=now - 200)
+    crashed = fake_run(runs, "crashed", state="crashed", started_at=now - 200)
     fake_run(runs, "done", state="finished", started_at=now - 100)
-    fake_run(runs, "no-checkpoint", steps=(), started_at=now)
-    assert latest_unfinished_run(runs) == wanted
+    assert latest_unfinished_run(runs) == crashed
+    early = fake_run(runs, "killed-early", steps=(), state="running", started_at=now)
+    assert latest_unfinished_run(runs) == early
     with pytest.raises(UserError, match="no unfinished run"):
         latest_unfinished_run(tmp_path / "elsewhere")
 
@@ -48,10 +56,19 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caps
     assert "checksum" in capsys.readouterr().err
 
 
-def test_no_valid_checkpoint_is_one_clear_error(tmp_path):
+def test_no_valid_checkpoint_restarts_from_step_zero(tmp_path, capsys):
     run_dir = fake_run(tmp_path / "runs", "r1", steps=(1024,))
     (run_dir / "checkpoints" / "1024" / MODEL_FILE).unlink()
-    with pytest.raises(UserError, match="no valid checkpoint"):
+    config, found = plan("r1", tmp_path / "runs")
+    assert found is None and config.resume == "step 0"
+    assert config.run_name == "r1" and config.total_timesteps == 4096
+    assert "missing" in capsys.readouterr().err
+
+
+def test_an_unreadable_config_is_refused(tmp_path):
+    run_dir = fake_run(tmp_path / "runs", "r1")
+    (run_dir / "config.yaml").write_text("[unclosed")
+    with pytest.raises(UserError, match="config.yaml is not valid YAML"):
         plan("r1", tmp_path / "runs")
 
 

@@ -183,15 +183,58 @@ def test_corrupt_checkpoint_falls_back_with_warning(tmp_path):
     assert history_steps(run_dir) == list(range(ROLLOUT, 4096 + 1, ROLLOUT))
 
 
-def test_no_valid_checkpoint_is_a_clear_error(tmp_path):
+def test_no_valid_checkpoint_restarts_from_step_zero(tmp_path):
     done = run_cli(train_args("broken", 1024), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "runs" / "broken"
     for meta in (run_dir / "checkpoints").glob("*/meta.json"):
         meta.write_text("{not json")
     done = run_cli(["--resume", str(run_dir), "--total-timesteps", "2048"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "unreadable" in done.stderr and "restarting it from step 0" in done.stdout
+    assert history_steps(run_dir) == list(range(ROLLOUT, 2048 + 1, ROLLOUT))
+    assert tensorboard_steps(run_dir) == list(range(ROLLOUT, 2048 + 1, ROLLOUT))
+
+
+def test_a_run_whose_config_is_unreadable_is_refused(tmp_path):
+    done = run_cli(train_args("noconfig", 1024), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "runs" / "noconfig" / "config.yaml").write_text("- not: [a config")
+    done = run_cli(["--resume", "runs/noconfig", "--total-timesteps", "2048"], cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("rl-train: error: no valid checkpoint")
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("rl-train: error:") and "config.yaml" in line
+
+
+def test_sigkill_before_the_first_checkpoint_then_resume_is_one_run(tmp_path):
+    run_dir = tmp_path / "runs" / "early"
+    total = 16 * ROLLOUT
+    # The kinematic env; only a final checkpoint (the later flag wins).
+    args = train_args(
+        "early", total, "--use-simple-env", "--checkpoint-freq", "0", vec_env="native"
+    )
+    first = start_cli(args, tmp_path)
+    journal = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not journal.exists() or len(journal.read_text().splitlines()) < 3:
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate(timeout=60)
+    assert not any((run_dir / "checkpoints").iterdir())
+
+    done = run_cli(["--resume", "latest", "--output-dir", "runs"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "restarting it from step 0" in done.stdout
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["steps"] == total and record["state"] == "finished"
+    expected = list(range(ROLLOUT, total + 1, ROLLOUT))
+    assert history_steps(run_dir) == expected, "W&B folders together: every step once"
+    assert tensorboard_steps(run_dir) == expected
+    assert (
+        sorted({json.loads(line)["_step"] for line in journal.read_text().splitlines()}) == expected
+    )
+    assert {wandb_txlog.read_run(f).run_id for f in wandb_files(run_dir)} == {record["run_id"]}
 
 
 def test_resume_refuses_a_different_env(tmp_path):
