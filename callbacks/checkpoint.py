@@ -36,7 +36,20 @@ def restore_rng_states(path: Path) -> None:
 def save_checkpoint(
     model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any], keep: int
 ) -> Path:
-    """Write model (+ optimizer), VecNormalize statistics and RNG states atomically."""
+    """Write model (+ optimizer), VecNormalize statistics and RNG states atomically, then
+    prune to the `keep` newest."""
+    final = checkpoint.commit_checkpoint(_write_state(model, root, step), root, step, meta)
+    checkpoint.prune(root, keep, protect={final})
+    return final
+
+
+def save_best(model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any]) -> Path:
+    """The same files as root/best: the best policy so far (its score in meta)."""
+    tmp = _write_state(model, root, step)
+    return checkpoint.commit_checkpoint(tmp, root, step, meta, name=checkpoint.BEST_DIR)
+
+
+def _write_state(model: BaseAlgorithm, root: Path, step: int) -> Path:
     tmp = checkpoint.new_tmp_dir(root, step)
     model.save(tmp / checkpoint.MODEL_FILE)
     vec_normalize = model.get_vec_normalize_env()
@@ -44,9 +57,7 @@ def save_checkpoint(
         vec_normalize.save(str(tmp / checkpoint.VECNORM_FILE))
     with open(tmp / checkpoint.RNG_FILE, "wb") as f:
         pickle.dump(rng_states(), f)
-    final = checkpoint.commit_checkpoint(tmp, root, step, meta)
-    checkpoint.prune(root, keep, protect={final})
-    return final
+    return tmp
 
 
 PENDING_LOG_KEY = "pending_log"

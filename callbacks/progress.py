@@ -8,7 +8,7 @@ from typing import TextIO
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rl_train.training.evaluation import rollout_success_rate
+from rl_train.evaluation.stats import rollout_success_rate
 from rl_train.units import format_duration
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rl_train.store.checkpoint import list_checkpoints
+from rl_train.store.checkpoint import BEST_DIR, list_checkpoints
 from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, WANDB_DIR
 from rl_train.tracking.client import Tracker
 
@@ -30,13 +30,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
 class WandbCallback(BaseCallback):
     """Puts checkpoints and the code snapshot into the W&B run's files for upload.
 
-    Which checkpoints (--wandb-checkpoints): "all" written; "kept", the ones on disk
-    (the W&B folders follow checkpoints/ as it is pruned, in every session's folder of
-    the run); "final", only the last one; "none". Run files rather than W&B artifacts:
-    files/ is inside the run dir and holds hard links (no extra space), `wandb sync`
-    uploads the files that are there and skips removed ones, whereas an offline artifact
-    version is copied into wandb's staging cache outside the run and every version
-    logged is uploaded. Online, "kept" uploads at the run's end what is kept then.
+    Which checkpoints (--wandb-checkpoints): "all" written; "kept", the ones on disk, the
+    best one included (the W&B folders follow checkpoints/ as it is pruned, in every
+    session's folder of the run); "final", only the last one; "none". Run files rather
+    than W&B artifacts: files/ is inside the run dir and holds hard links (no extra
+    space), `wandb sync` uploads the files that are there and skips removed ones, whereas
+    an offline artifact version is copied into wandb's staging cache outside the run and
+    every version logged is uploaded. Online, "kept" uploads at the run's end what is kept then.
     """
 
     def __init__(
@@ -80,6 +80,14 @@ class WandbCallback(BaseCallback):
             self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}", policy=policy)
             self.drop_all_but(self._on_disk())
 
+    def save_best(self, best_dir: Path, step: int) -> None:
+        """After a new best checkpoint: its copy replaces the old best's, in every folder."""
+        if self.checkpoints in ("all", "kept"):
+            for copies in self._copy_dirs():
+                shutil.rmtree(copies / BEST_DIR, ignore_errors=True)
+            policy = "end" if self.tracker.mode == "online" else "now"
+            self.save_tree(best_dir, f"{CHECKPOINTS_DIR}/{BEST_DIR}", policy=policy)
+
     def finish_checkpoints(self) -> None:
         """Once the session's last checkpoint is saved."""
         if self.checkpoints == "kept":
@@ -93,17 +101,22 @@ class WandbCallback(BaseCallback):
             self.drop_all_but(set())
 
     def _on_disk(self) -> set[str]:
-        return {path.name for path in list_checkpoints(self.run_dir / CHECKPOINTS_DIR)}
+        root = self.run_dir / CHECKPOINTS_DIR
+        best = {BEST_DIR} if (root / BEST_DIR).is_dir() else set()
+        return {path.name for path in list_checkpoints(root)} | best
 
-    def drop_all_but(self, steps: set[str]) -> None:
-        """Remove the W&B copies of other checkpoints from every W&B folder of the run."""
+    def _copy_dirs(self) -> list[Path]:
+        """files/checkpoints of every W&B folder of the run (each session has one)."""
         wandb_root = self.run_dir / WANDB_DIR
         if not wandb_root.is_dir():
-            return
-        for folder in wandb_root.glob(f"*-{self.tracker.run_id}"):
-            copies = folder / "files" / CHECKPOINTS_DIR
-            if folder.is_symlink() or not copies.is_dir():
-                continue
+            return []
+        folders = wandb_root.glob(f"*-{self.tracker.run_id}")
+        copies = [folder / "files" / CHECKPOINTS_DIR for folder in folders]
+        return [c for c in copies if not c.parent.parent.is_symlink() and c.is_dir()]
+
+    def drop_all_but(self, names: set[str]) -> None:
+        """Remove the W&B copies of other checkpoints from every W&B folder of the run."""
+        for copies in self._copy_dirs():
             for copy in copies.iterdir():
-                if copy.name not in steps:
+                if copy.name not in names:
                     shutil.rmtree(copy, ignore_errors=True)

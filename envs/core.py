@@ -58,6 +58,8 @@ class RobotTaskEnv(gym.Env):
         reward_type: str = "dense",
         obs_type: str = "flat",
         render_mode: str | None = None,
+        render_size: tuple[int, int] = (480, 360),
+        render_meshes: bool = True,
     ) -> None:
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type {obs_type!r} must be one of {OBS_TYPES}")
@@ -67,7 +69,9 @@ class RobotTaskEnv(gym.Env):
         task_cls = _load("task", TASK_CLASSES, task)
         self.render_mode = render_mode
         self.obs_type = obs_type
-        self.sim = Sim(visuals=render_mode is not None)
+        self.render_size = tuple(render_size)
+        # render_meshes=False draws the collision shapes: about half the cost per frame.
+        self.sim = Sim(visuals=render_mode is not None and render_meshes)
         self._add_scene()
         self.robot = robot_cls(self.sim, control=control, gripper=task_cls.gripper)
         self.task = task_cls(self.sim, reward_type=reward_type)
@@ -136,8 +140,17 @@ class RobotTaskEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "rgb_array":
-            return self.sim.render()
+            return self.sim.render(*self.render_size)
         return None
+
+    # A frame's worth of state, so that the drawing can happen elsewhere and later:
+    # an env that only steps records poses, a twin built with render_mode draws them.
+    def pose(self) -> list[tuple]:
+        return self.sim.pose()
+
+    def render_pose(self, pose: list[tuple]) -> np.ndarray:
+        self.sim.set_pose(pose)
+        return self.sim.render(*self.render_size)
 
     def close(self) -> None:
         self.sim.close()

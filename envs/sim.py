@@ -45,6 +45,10 @@ from envs.control import PHYSICS_DT, SUBSTEPS  # noqa: E402
 # under position control 10 already converge (tests/test_envs.py checks that the arm
 # tracks its targets and can grasp), at less than half the cost of a physics step.
 SOLVER_ITERATIONS = 10
+# The camera of render(): looking down at the table from the front right, arm and goals in view.
+CAMERA_TARGET = (-0.2, 0.0, 0.2)
+CAMERA_DISTANCE = 1.25
+CAMERA_YAW, CAMERA_PITCH = 50, -25
 
 
 class Sim:
@@ -72,6 +76,7 @@ class Sim:
         self.visuals = visuals
         self._saved_state: int | None = None
         self._free_bodies: list[int] = []  # bodies that move: objects to push or grasp
+        self._camera: tuple | None = None  # (size, view, projection) of the last render
 
     @property
     def control_dt(self) -> float:
@@ -137,23 +142,55 @@ class Sim:
     def move_marker(self, body: int, position) -> None:
         self.client.resetBasePositionAndOrientation(body, list(position), [0, 0, 0, 1])
 
-    def render(self, width: int = 480, height: int = 360, target=(0.0, 0.0, 0.1)) -> np.ndarray:
-        """An RGB image from TinyRenderer: headless, no display needed."""
-        view = self.client.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=list(target),
-            distance=1.2,
-            yaw=45,
-            pitch=-30,
-            roll=0,
-            upAxisIndex=2,
-        )
-        projection = self.client.computeProjectionMatrixFOV(
-            fov=60, aspect=width / height, nearVal=0.1, farVal=10.0
-        )
+    def render(self, width: int = 480, height: int = 360) -> np.ndarray:
+        """An RGB image from TinyRenderer (headless: no display, no EGL), from a fixed camera
+        that sees the table, the arm and the goals."""
+        if self._camera is None or self._camera[0] != (width, height):
+            view = self.client.computeViewMatrixFromYawPitchRoll(
+                cameraTargetPosition=list(CAMERA_TARGET),
+                distance=CAMERA_DISTANCE,
+                yaw=CAMERA_YAW,
+                pitch=CAMERA_PITCH,
+                roll=0,
+                upAxisIndex=2,
+            )
+            projection = self.client.computeProjectionMatrixFOV(
+                fov=60, aspect=width / height, nearVal=0.1, farVal=10.0
+            )
+            self._camera = ((width, height), view, projection)
+        _, view, projection = self._camera
         _, _, rgba, _, _ = self.client.getCameraImage(
-            width, height, view, projection, renderer=pybullet.ER_TINY_RENDERER
+            width,
+            height,
+            view,
+            projection,
+            renderer=pybullet.ER_TINY_RENDERER,
+            flags=pybullet.ER_NO_SEGMENTATION_MASK,  # not needed, and not free
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
+
+    def pose(self) -> list[tuple]:
+        """Where everything is: each body's base pose and joint positions, enough to draw
+        the world again (`set_pose`) in another Sim built the same way."""
+        client = self.client
+        pose = []
+        for index in range(client.getNumBodies()):
+            body = client.getBodyUniqueId(index)
+            position, orientation = client.getBasePositionAndOrientation(body)
+            joints = range(client.getNumJoints(body))
+            states = client.getJointStates(body, joints) if joints else ()
+            angles = tuple(state[0] for state in states)
+            pose.append((position, orientation, angles))
+        return pose
+
+    def set_pose(self, pose: list[tuple]) -> None:
+        """Put every body where `pose` says (no physics: for drawing only)."""
+        client = self.client
+        for index, (position, orientation, angles) in enumerate(pose):
+            body = client.getBodyUniqueId(index)
+            client.resetBasePositionAndOrientation(body, position, orientation)
+            for joint, angle in enumerate(angles):
+                client.resetJointState(body, joint, angle)
 
     def close(self) -> None:
         try:

@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.cli.runs import main as runs_main
 
             return runs_main(argv[1:])
+        if argv[:1] == ["eval"]:
+            from rl_train.cli.eval import main as eval_main
+
+            return eval_main(argv[1:])
         if argv[:1] == ["train"]:
             argv = argv[1:]
         return _train(argv)

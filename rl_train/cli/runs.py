@@ -137,6 +137,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = run_summary(run)
     history = read_history(run)
     checkpoints = query.checkpoints(run)
+    best = query.best_checkpoint(run)
     if args.json:
         document = {
             **summary,
@@ -154,14 +155,22 @@ def cmd_show(args: argparse.Namespace) -> int:
                 }
                 for c in checkpoints
             ],
+            "best_checkpoint": None
+            if best is None
+            else {
+                "step": best.step,
+                "path": str(best.path),
+                "size_bytes": best.size_bytes,
+                "eval": best.eval,
+            },
         }
         print(json.dumps(document, indent=1, default=str))
         return 0
-    _print_show(run, summary, history, checkpoints)
+    _print_show(run, summary, history, checkpoints, best)
     return 0
 
 
-def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoints) -> None:
+def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoints, best) -> None:
     record = run.record
     state = summary["state"]
     if state != record.state:
@@ -207,6 +216,17 @@ def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoint
         print(f"  {c.step:>10,}  {human_size(c.size_bytes):>9}  {c.path}{latest}")
     if not checkpoints:
         print("  (none)")
+    if best is not None:
+        score = best.eval.get("success_rate")
+        what = f"success {_percent(score)}" if score is not None else "no success rate"
+        returns = best.eval.get("mean_return")
+        if returns is not None:
+            what += f", return {returns:.2f}"
+        episodes = best.eval.get("episodes", "?")
+        print(
+            f"  {'best':>10}  {human_size(best.size_bytes):>9}  {best.path}  (step "
+            f"{best.step:,}: {what} over {episodes} episodes)"
+        )
 
 
 def _print_mapping(mapping: dict[str, Any], indent: str) -> None:

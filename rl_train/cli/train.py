@@ -7,7 +7,9 @@ import argparse
 from rl_train.cli.parsing import OneLineParser, whole_number
 from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
+    EVAL_STEP_SHARE,
     LOG_PROFILES,
+    MAX_EVALUATIONS,
     VEC_ENVS,
     WANDB_CHECKPOINTS,
     WANDB_MODES,
@@ -22,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rl-train",
         description=(
             "Train PPO on a Franka Panda task, logged locally first (W&B offline + TensorBoard). "
-            "`rl-train runs --help` manages the recorded runs."
+            "`rl-train runs --help` manages the recorded runs; `rl-train eval --help` "
+            "evaluates a trained policy."
         ),
     )
     env = parser.add_argument_group("environment")
@@ -93,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=whole_number(1),
         default=3,
         help="checkpoints kept on disk (default: 3)",
+    )
+    run.add_argument(
+        "--eval-freq",
+        "--eval_freq",
+        type=whole_number(0),
+        default=None,
+        help="env steps between evaluations on envs of their own, 0 for none (default: "
+        f"they play at most {EVAL_STEP_SHARE:.0%} of the steps, at most {MAX_EVALUATIONS} per "
+        "run with the final one); the best policy is kept as checkpoints/best",
+    )
+    run.add_argument(
+        "--eval-episodes",
+        type=whole_number(1),
+        default=10,
+        help="episodes per evaluation during training (default: 10; the final one plays 50)",
+    )
+    run.add_argument(
+        "--eval-video",
+        action="store_true",
+        help="film one episode per evaluation: videos/eval-<step>.mp4 (320x240, drawn in "
+        "the background on idle CPU), and eval/video in W&B",
     )
     run.add_argument(
         "--resume",
@@ -187,6 +211,9 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         wandb_project=args.wandb_project,
         wandb_entity=args.wandb_entity,
         wandb_checkpoints=args.wandb_checkpoints,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        eval_video=args.eval_video,
         log_profile=args.log_profile,
     )
     return config, explicit, args.resume

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from datetime import datetime
@@ -9,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rl_train.config import hyperparams
-from rl_train.config.train_config import NATIVE_ENV_IDS, VEC_ENVS, WANDB_MODES, TrainConfig
+from rl_train.config.train_config import (
+    EVAL_STEP_SHARE,
+    MAX_EVALUATIONS,
+    NATIVE_ENV_IDS,
+    VEC_ENVS,
+    WANDB_MODES,
+    TrainConfig,
+)
 from rl_train.errors import UserError
 
 
@@ -77,6 +85,18 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
             f"--vec-env native exists only for the kinematic reach (--use-simple-env), "
             f"not {config.env_id}; use --vec-env shm"
         )
+    if config.eval_freq is None:
+        config.eval_freq = default_eval_freq(config)
+    if config.eval_video and not config.eval_freq:
+        raise UserError(
+            "--eval-video films the evaluations during training, and --eval-freq 0 turns "
+            "them off; drop one of the two (rl-train eval --video films any checkpoint)"
+        )
+    if config.eval_video and config.env_id in NATIVE_ENV_IDS:
+        raise UserError(
+            "--eval-video: the kinematic reach has no renderer; record videos of a PyBullet "
+            "run (drop --use-simple-env)"
+        )
     if not config.run_name:
         config.run_name = default_run_name(config.env_id, config.seed)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.run_name):
@@ -85,6 +105,17 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         )
     round_to_rollouts(config)
     return config
+
+
+def default_eval_freq(config: TrainConfig) -> int:
+    """Evaluations (each at a rollout start) that play at most EVAL_STEP_SHARE of the
+    run's env steps, at most MAX_EVALUATIONS of them with the final one: the shipped reach
+    job gets one during training, a 3M-step push run 20. zoo's default is every 25k steps."""
+    from envs import EPISODE_STEPS  # the Panda tasks' episode length
+
+    rollout = hyperparams.rollout_size(config.hyperparams, config.n_envs)
+    cheap = math.ceil(config.eval_episodes * EPISODE_STEPS / EVAL_STEP_SHARE)
+    return max(rollout, config.total_timesteps // MAX_EVALUATIONS, cheap)
 
 
 def round_to_rollouts(config: TrainConfig, start_step: int = 0) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rl_train.config.resolve import round_to_rollouts
+from rl_train.config.resolve import default_eval_freq, round_to_rollouts
 from rl_train.config.train_config import TrainConfig, read_config
 from rl_train.errors import UserError
 from rl_train.store import checkpoint, query
@@ -28,6 +28,9 @@ OVERRIDABLE = {
     "wandb_mode",
     "wandb_checkpoints",
     "log_profile",
+    "eval_freq",
+    "eval_episodes",
+    "eval_video",
 }
 # Flags that would change the experiment itself.
 REFUSED = {"env", "use_simple_env", "robot_type", "config_file", "seed", "wandb_project"}
@@ -54,6 +57,11 @@ def locate(target: str, output_dir: str) -> tuple[Path, Path | None]:
         path = Path(output_dir) / target  # a bare run name
     if not path.exists():
         raise UserError(f"--resume {target}: no such run or checkpoint; check the path")
+    if path.name == checkpoint.BEST_DIR and path.parent.name == CHECKPOINTS_DIR:
+        raise UserError(
+            f"--resume {target}: the best checkpoint is for evaluation (rl-train eval); "
+            f"resume the run, or one of its numbered checkpoints"
+        )
     if (path / checkpoint.META_FILE).exists() or path.parent.name == CHECKPOINTS_DIR:
         run_dir = path.parent.parent
         if not is_run_dir(run_dir):
@@ -105,6 +113,8 @@ def resume_plan(
                 file=sys.stderr,
             )
         setattr(config, name, getattr(cli, name))
+    if config.eval_freq is None:  # a run from before evaluations during training
+        config.eval_freq = default_eval_freq(config)
     found = choose_checkpoint(run_dir, named)
     if found is None:
         round_to_rollouts(config)

@@ -19,6 +19,10 @@ LOG_PROFILES = ("default", "heavy")
 # ones kept on disk, only the final one, or none.
 WANDB_CHECKPOINTS = ("all", "kept", "final", "none")
 DEFAULT_N_ENVS = 16
+# The default --eval-freq: evaluations play at most this share of the run's env steps,
+# and there are at most MAX_EVALUATIONS, the final one included (docs/evaluation.md).
+EVAL_STEP_SHARE = 0.02
+MAX_EVALUATIONS = 20
 
 
 @dataclass
@@ -45,6 +49,9 @@ class TrainConfig:
     config_file: str | None = None
     resume: str | None = None
     log_profile: str = "default"  # heavy: per-episode metrics, histograms
+    eval_freq: int | None = None  # env steps between evaluations; None: resolve() picks
+    eval_episodes: int = 10
+    eval_video: bool = False
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -25,6 +25,7 @@ VECNORM_FILE = "vecnormalize.pkl"
 RNG_FILE = "rng.pkl"
 META_FILE = "meta.json"
 LATEST_FILE = "latest"
+BEST_DIR = "best"  # the best policy so far, by evaluation: never pruned, never `latest`
 
 
 class CheckpointError(Exception):
@@ -69,8 +70,12 @@ def fault_point(name: str, step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def commit_checkpoint(tmp_dir: Path, root: Path, step: int, meta: dict[str, Any]) -> Path:
-    """Seal a folder whose data files are written: checksums, meta, fsync, rename, latest."""
+def commit_checkpoint(
+    tmp_dir: Path, root: Path, step: int, meta: dict[str, Any], name: str | None = None
+) -> Path:
+    """Seal a folder whose data files are written: checksums, meta, fsync, rename to
+    root/<step> and point `latest` at it; or rename to root/<name> (the best checkpoint),
+    leaving `latest` alone."""
     files = sorted(p for p in tmp_dir.iterdir() if p.is_file() and p.name != META_FILE)
     meta = {**meta, "step": step, "saved_at": time.time()}
     meta["files"] = {p.name: sha256_of(p) for p in files}
@@ -80,16 +85,17 @@ def commit_checkpoint(tmp_dir: Path, root: Path, step: int, meta: dict[str, Any]
     for path in [*files, tmp_dir / META_FILE]:
         fsync_file(path)
     fsync_dir(tmp_dir)
-    final = root / str(step)
-    if final.exists():  # the same step saved again (e.g. final == periodic): replace it
-        stale = root / f"{TMP_PREFIX}stale-{step}-{os.getpid()}"
+    final = root / (name or str(step))
+    if final.exists():  # saved again (final == periodic; a new best): replace it
+        stale = root / f"{TMP_PREFIX}stale-{final.name}-{os.getpid()}"
         os.rename(final, stale)
         os.rename(tmp_dir, final)
         shutil.rmtree(stale, ignore_errors=True)
     else:
         os.rename(tmp_dir, final)
     fsync_dir(root)
-    write_text_atomic(root / LATEST_FILE, f"{step}\n")
+    if name is None:
+        write_text_atomic(root / LATEST_FILE, f"{step}\n")
     return final
 
 

@@ -4,11 +4,14 @@
     config.yaml        the resolved TrainConfig (config/train_config.py)
     run.json           the run record: id, state, steps, sessions (store/record.py)
     metrics.jsonl      every SB3 logger dump, one JSON line each (store/journal.py)
-    checkpoints/       <step>/{model.zip, vecnormalize.pkl, rng.pkl, meta.json}, latest
+    checkpoints/       <step>/{model.zip, vecnormalize.pkl, rng.pkl, meta.json}, latest,
+                       best/ (the best policy by evaluation)
     code/              the code snapshot (store/snapshot.py)
     tb/                TensorBoard event files
+    videos/            eval-<step>.mp4 of the evaluations (--eval-video)
     wandb/             W&B's run folders: offline-run-*/ or run-*/, each with run-<id>.wandb
     sync.json          what `rl-train runs sync` uploaded (store/sync.py)
+    .lock              held by the one process writing the run (store/lock.py)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ JOURNAL_FILE = "metrics.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 CODE_DIR = "code"
 TB_DIR = "tb"
+VIDEOS_DIR = "videos"
 WANDB_DIR = "wandb"
 SYNC_FILE = "sync.json"
 LOCK_FILE = ".lock"

@@ -5,6 +5,7 @@ Everything here reads only; it never takes a run's lock nor writes into a run.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 
 from rl_train.errors import UserError
 from rl_train.store import lock
-from rl_train.store.checkpoint import LATEST_FILE, list_checkpoints
+from rl_train.store.checkpoint import BEST_DIR, LATEST_FILE, META_FILE, list_checkpoints
 from rl_train.store.layout import (
     CHECKPOINTS_DIR,
     OFFLINE_PREFIX,
@@ -195,6 +196,24 @@ def checkpoints(run: LocalRun) -> list[CheckpointInfo]:
         CheckpointInfo(int(p.name), p, dir_size(p), p.name == latest)
         for p in list_checkpoints(root)
     ]
+
+
+@dataclass
+class BestInfo:
+    step: int
+    path: Path
+    size_bytes: int
+    eval: dict[str, Any]  # the evaluation that made it the best (episodes, success_rate, ...)
+
+
+def best_checkpoint(run: LocalRun) -> BestInfo | None:
+    """checkpoints/best, the best policy by evaluation during training, and its score."""
+    path = run.path / CHECKPOINTS_DIR / BEST_DIR
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+        return BestInfo(int(meta["step"]), path, dir_size(path), dict(meta.get("eval", {})))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def iter_tb_dirs(runs: list[LocalRun]) -> Iterator[tuple[str, Path]]:

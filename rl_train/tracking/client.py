@@ -135,6 +135,10 @@ class Tracker:
         self.log_calls += 1
         self.values_logged += len(metrics)
 
+    def log_video(self, key: str, path: Path, step: int, caption: str = "") -> None:
+        """An MP4 file into the history at `step` (wandb copies it into the run's media)."""
+        self._send(("video", key, str(path), step, caption))
+
     def save_file(self, path: Path, policy: str = "now") -> None:
         """Register a file that lies inside the run's files dir: uploaded now (online)
         or at the end ("end"), and by `wandb sync` for offline runs."""

@@ -9,8 +9,9 @@ the socket's end-of-file is the signal, and the run ends with exit code 1.
 
 Started by tracking.client.Tracker as `python -m rl_train.tracking.process FD`, FD being
 its end of a socket pair. Protocol (pickled tuples over multiprocessing's Connection):
-  trainer -> here: a client.RunSpec, then ("log", row, step), ("save", path, base, policy),
-                   ("summary", values), ("flush",), ("finish", exit_code)
+  trainer -> here: a client.RunSpec, then ("log", row, step), ("video", key, path, step, caption),
+                   ("save", path, base, policy), ("summary", values), ("flush",),
+                   ("finish", exit_code)
   here -> trainer: ("started", info) | ("error", message, exit_code); ("flushed",);
                    ("finished", timings)
 Only the standard library is imported until the run starts (wandb then).
@@ -142,6 +143,11 @@ class _RunServer:
             # folders of one run from colliding: W&B restarts its own counter at 0.
             self.run.log(self._row(metrics), step=step)
             self.log_seconds += time.perf_counter() - started
+        elif kind == "video":
+            import wandb
+
+            _, key, path, step, caption = message
+            self.run.log({key: wandb.Video(path, caption=caption or None, format="mp4")}, step=step)
         elif kind == "save":
             _, path, base_path, policy = message
             self.run.save(path, base_path=base_path, policy=policy, glob=False)

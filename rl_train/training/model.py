@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
@@ -26,6 +29,13 @@ def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
         if key in kwargs:
             kwargs[key] = as_schedule(kwargs[key])
     policy = config.hyperparams.get("policy", hyperparams.DEFAULT_POLICY)
+    if isinstance(venv.observation_space, spaces.Dict) and policy == "MlpPolicy":
+        # Goal envs (panda-gym's, ours with obs_type="dict") observe a Dict.
+        print(
+            "rl-train: note: the env's observations are a Dict: using MultiInputPolicy",
+            file=sys.stderr,
+        )
+        policy = "MultiInputPolicy"
     rollout_size = hyperparams.rollout_size(config.hyperparams, config.n_envs)
     if hyperparams.value(config.hyperparams, "batch_size") > rollout_size:
         # Few envs make a rollout smaller than a mini-batch: use the whole rollout.

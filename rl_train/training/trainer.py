@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restore_rng_states
+from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback
+from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.errors import UserError
+from rl_train.evaluation.episodes import FINAL_EPISODES
+from rl_train.evaluation.renderer import BackgroundRenderer
+from rl_train.evaluation.stats import rollout_success_rate
 from rl_train.store import checkpoint, journal, snapshot, wandb_txlog
-from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR
+from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR, VIDEOS_DIR
 from rl_train.store.record import library_versions
 from rl_train.tracking.client import Tracker
 from rl_train.tracking.session import Session
 from rl_train.training import outcome
-from rl_train.training.evaluation import evaluate_success, rollout_success_rate
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
 from rl_train.training.model import build_model, load_model
 from rl_train.training.outcome import TrainResult
@@ -41,9 +47,15 @@ from rl_train.vec.failures import (
     close_quietly,
     dead_worker_message,
 )
-from rl_train.vec.make import make_vec_env
+from rl_train.vec.make import make_eval_vec_env, make_vec_env
 
 CHECKPOINTED = "the last good state is checkpointed"
+MAX_EVAL_ENVS = 16
+EVAL_SEED_OFFSET = 1_000_000  # evaluation envs' seeds, apart from the training envs'
+# Evaluation videos during training, drawn in the background: small, and collision shapes
+# (a frame costs a quarter of 480x360 with meshes); `rl-train eval --video` for more.
+TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES = (320, 240), False
+VIDEO_WAIT_S = 60  # at the end, for the videos still being drawn
 
 
 class Trainer:
@@ -62,6 +74,10 @@ class Trainer:
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
         self.wandb_callback: WandbCallback | None = None
+        self.eval_venv: VecEnv | None = None  # envs of the evaluations, never trained on
+        self.evaluation: EvaluationCallback | None = None
+        self.renderer: BackgroundRenderer | None = None
+        self.video_wait_s = 0.0  # the wrap-up's wait for videos still being drawn
         self.workers_broken = False
         self.disk_full: OSError | None = None
         self.record = session.record
@@ -95,6 +111,33 @@ class Trainer:
             # Started by the CLI before torch was imported (session.py); it has had the
             # imports and the env workers' start-up to get ready.
             self.tracker = self.tracker_start.result()
+        ours = self.config.env_id.startswith("rltrain/")
+        if self.config.eval_freq and self.config.eval_video and ours:
+            # Our envs film poses; this draws them, started now to import in the shadow.
+            self.renderer = BackgroundRenderer(
+                self.config.env_id, {}, TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES
+            )
+        eval_start: Future | None = None
+        if self.config.eval_freq:
+            # Its workers build their envs while this thread builds the model (one core).
+            # Awaited before training starts: built during the first rollouts instead,
+            # they slowed those more (benchmarks/eval_cost.py).
+            eval_envs = ThreadPoolExecutor(1, thread_name_prefix="eval-envs")
+            eval_start = eval_envs.submit(self._make_eval_envs)
+            eval_envs.shutdown(wait=False)
+        try:
+            self._build_model()
+        finally:
+            if eval_start is not None:  # closed by the wrap-up, whatever happens next
+                self.eval_venv = eval_start.result()
+        # Everything built so far (torch, SB3, wandb's modules) lives for the whole run;
+        # freezing it keeps Python's full garbage collections, triggered by the training
+        # loop's temporaries, from walking those objects again and again.
+        gc.collect()
+        gc.freeze()
+
+    def _build_model(self) -> None:
+        assert self.tracker is not None
         if self.tracker.sync_dir is not None:
             self.record.add_wandb_dir(self.tracker.sync_dir)
         if self.resuming:
@@ -108,11 +151,23 @@ class Trainer:
         self.model.set_logger(self._logger())
         if self.resume_from is not None:
             restore_pending_log(self.model, self.resume_from.meta)
-        # Everything built so far (torch, SB3, wandb's modules) lives for the whole run;
-        # freezing it keeps Python's full garbage collections, triggered by the training
-        # loop's temporaries, from walking those objects again and again.
-        gc.collect()
-        gc.freeze()
+
+    def _make_eval_envs(self) -> VecEnv:
+        # Seeded apart from the training envs (seed + rank): fresh goals, never trained on.
+        raw = make_eval_vec_env(
+            self.config,
+            min(self.config.eval_episodes, MAX_EVAL_ENVS),
+            self.config.seed + EVAL_SEED_OFFSET,
+            film=self.config.eval_video,
+            video_size=TRAINING_VIDEO_SIZE,
+            meshes=TRAINING_VIDEO_MESHES,
+            draw_later=self.renderer is not None,
+        )
+        kwargs = normalize_kwargs(self.config.hyperparams)
+        if kwargs is None:
+            return raw
+        # Statistics copied from training before each evaluation; rewards left raw.
+        return VecNormalize(raw, training=False, **{**kwargs, "norm_reward": False})
 
     def replay_lost_rows(self) -> None:
         """Re-log the rows up to the checkpoint that earlier W&B folders never got."""
@@ -149,13 +204,24 @@ class Trainer:
             self.checkpoint_meta,
         )
         self.throughput = ThroughputCallback()
-        callbacks: list[BaseCallback] = [self.throughput, self.checkpointer]
+        self.evaluation = EvaluationCallback(
+            self.eval_venv,
+            self.config.eval_freq or 0,
+            self.config.eval_episodes,
+            self.run_dir / CHECKPOINTS_DIR,
+            self.checkpoint_meta,
+            video_dir=self.run_dir / VIDEOS_DIR if self.config.eval_video else None,
+            tracker=self.tracker if self.tracker is not None and self.tracker.enabled else None,
+            renderer=self.renderer,
+        )
+        callbacks: list[BaseCallback] = [self.throughput, self.evaluation, self.checkpointer]
         code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
         if self.tracker is not None and self.tracker.enabled:
             self.wandb_callback = WandbCallback(
                 self.tracker, code_dir, self.run_dir, self.config.wandb_checkpoints
             )
             self.checkpointer.listeners.append(self.wandb_callback.save_checkpoint)
+            self.evaluation.listeners.append(self.wandb_callback.save_best)
             callbacks.append(self.wandb_callback)
         if self.config.log_profile == "heavy":
             from callbacks.detailed_logging import DetailedLoggingCallback
@@ -248,14 +314,13 @@ class Trainer:
         success = None
         if state != "aborted" and self.model is not None and self.disk_full is None:
             self._writing(lambda: self._save_final(state))
+        if state == "finished" and self.disk_full is None and self.model is not None:
+            success = self._final_evaluation()
+            self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
         if self.wandb_callback is not None:
             self._writing(self.wandb_callback.finish_checkpoints)
-        if state == "finished" and self.disk_full is None and self.model is not None:
-            if self.venv is not None:
-                success = evaluate_success(self.model, self.venv)
-                if success is not None:
-                    self.model.logger.record("eval/success_rate", success)
-            self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
+        if self.eval_venv is not None:
+            close_quietly(self.eval_venv, workers_broken=self.workers_broken)
         if self.venv is not None:
             close_quietly(self.venv, workers_broken=self.workers_broken)
         if self.model is not None:
@@ -268,14 +333,51 @@ class Trainer:
         self._writing(
             lambda: self.record.mark_ended(state, steps, success, rollout_success_rate(self.model))
         )
+        self._finish_videos()  # last: the wrap-up's other work overlaps the drawing
         if self.tracker is not None:
             self.tracker.update_summary({"state": state, "final_success_rate": success})
             self.tracker.finish(self._exit_code(state))
             self.record.timings.update(self.tracker.timings())
         if self.throughput is not None:
             self.record.timings.update(self.throughput.timings())
+        if self.evaluation is not None:
+            self.record.timings["eval_s"] = self.evaluation.eval_seconds
+            if self.config.eval_video:
+                self.record.timings["video_cpu_s"] = self.evaluation.video_cpu_seconds
+                self.record.timings["video_wait_s"] = self.video_wait_s
         self._writing(self.record.save)
         return success, state
+
+    def _finish_videos(self) -> None:
+        if self.evaluation is None:
+            if self.renderer is not None:
+                self.renderer.close(0)
+            return
+        if self.renderer is not None and self.renderer.pending:
+            count = len(self.renderer.pending)
+            print(f"rl-train: drawing {count} evaluation video(s)", file=sys.stderr)
+        started = time.perf_counter()
+        self.evaluation.finish_videos(VIDEO_WAIT_S)
+        self.video_wait_s = time.perf_counter() - started
+        for error in self.evaluation.video_errors:
+            print(f"rl-train: warning: no video {error}", file=sys.stderr)
+
+    def _final_evaluation(self) -> float | None:
+        """The same evaluation as during training, FINAL_EPISODES episodes, on the eval envs
+        (or, without them, the training envs, now that training is over)."""
+        if self.evaluation is None or self.venv is None:
+            return None
+        results = []
+        try:
+            self._writing(
+                lambda: results.append(
+                    self.evaluation.evaluate(FINAL_EPISODES, venv=self.eval_venv or self.venv)
+                )
+            )
+        except EnvWorkerError as exc:
+            self.workers_broken = True
+            print(f"rl-train: warning: no final evaluation: {exc}", file=sys.stderr)
+        return results[0].success_rate if results else None
 
     def _print_summary(self, state: str, success: float | None) -> None:
         lines = outcome.summary_lines(

@@ -16,6 +16,8 @@ class EnvFactory:
     seed: int
     rank: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    record_frames: bool = False  # wrapped in a FrameRecorder (evaluation videos)
+    shown_render_mode: str | None = None  # the FrameRecorder's, as the envs beside it
 
     def __call__(self):
         import multiprocessing
@@ -31,6 +33,10 @@ class EnvFactory:
         import envs  # noqa: F401  (registers our ids with gymnasium)
 
         env = gym.make(self.env_id, **self.env_kwargs)
+        if self.record_frames:
+            from rl_train.vec.recorder import FrameRecorder
+
+            env = FrameRecorder(env, self.shown_render_mode)
         env.reset(seed=self.seed + self.rank)
         env.action_space.seed(self.seed + self.rank)
         return env

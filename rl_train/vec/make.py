@@ -52,3 +52,56 @@ def make_vec_env(config: TrainConfig, vecnormalize_path: Path | None = None) -> 
         restored.training = True
         return restored
     return VecNormalize(venv, **kwargs)
+
+
+def make_eval_vec_env(
+    config: TrainConfig,
+    n_envs: int,
+    seed: int,
+    film: bool = False,
+    video_size: tuple[int, int] = (480, 360),
+    meshes: bool = True,
+    draw_later: bool = False,
+) -> VecEnv:
+    """Envs of the run's env id for evaluation only, never shared with training: the same
+    kind of backend (the kinematic reach batched in numpy, PyBullet envs in their own
+    shared-memory workers); with `film`, env 0 is wrapped in a FrameRecorder, and renders
+    unless `draw_later` (it records poses, drawn elsewhere: it needs no renderer).
+    Monitored; not normalized (the caller freezes the statistics it evaluates with)."""
+    if config.vec_env == "native":
+        if film:
+            raise UserError(
+                f"{config.env_id} (the kinematic reach) has no renderer; record videos of a "
+                "PyBullet run, or leave out the video"
+            )
+        from envs.simple_vec import SimpleReachVecEnv
+
+        return VecMonitor(SimpleReachVecEnv(n_envs, seed=seed))
+    ours = config.env_id.startswith("rltrain/")
+
+    def kwargs(rank: int) -> dict:
+        if not film:
+            return {}
+        if not ours:  # all alike (SB3 wants one render mode); frames resized when written
+            return {"render_mode": "rgb_array"}
+        if rank or draw_later:  # only env 0 renders; the others load no visual meshes
+            return {}
+        # At `video_size`, with the visual meshes or (cheaper) the collision shapes.
+        return {"render_mode": "rgb_array", "render_size": video_size, "render_meshes": meshes}
+
+    factories = [
+        EnvFactory(
+            config.env_id,
+            seed,
+            rank,
+            env_kwargs=kwargs(rank),
+            record_frames=film and rank == 0,
+            shown_render_mode=None if ours else "rgb_array",
+        )
+        for rank in range(n_envs)
+    ]
+    if config.vec_env == "dummy":
+        return VecMonitor(DummyVecEnv(factories))
+    from rl_train.vec.shm import ShmVecEnv
+
+    return VecMonitor(ShmVecEnv(factories, n_workers=min(n_envs, usable_cores())))

@@ -300,6 +300,10 @@ def run(
         os.environ[name] = "1"  # one thread per worker: the workers already fill the cores
     # Ctrl-C reaches the whole process group; only the main process decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What envs print (pybullet's C code prints its argv) belongs on stderr: the trainer's
+    # stdout is for its own output, `rl-train eval --json` for one.
+    sys.stdout.flush()
+    os.dup2(2, 1)
     schedule_as_batch_work(core)
 
     worker = _Worker(conn, worker_index, first_env, [])

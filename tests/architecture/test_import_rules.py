@@ -21,6 +21,11 @@ LIGHT_MODULES = [
     "rl_train.cli.main",
     "rl_train.cli.train",
     "rl_train.cli.runs",
+    "rl_train.cli.eval",
+    "rl_train.evaluation.stats",
+    "rl_train.evaluation.renderer",
+    "rl_train.evaluation.render_process",
+    "rl_train.vec.recorder",
     "rl_train.config.train_config",
     "rl_train.config.hyperparams",
     "rl_train.config.resolve",
@@ -139,8 +144,9 @@ ALLOWED = {
     "config": {"store"},
     "tracking": {"config", "store"},
     "vec": {"config"},
-    "training": {"config", "store", "tracking", "vec"},
-    "cli": {"config", "store", "tracking", "training"},
+    "evaluation": {"config", "store", "vec"},
+    "training": {"config", "store", "tracking", "vec", "evaluation"},
+    "cli": {"config", "store", "tracking", "training", "evaluation"},
 }
 
 

@@ -16,7 +16,9 @@ from rl_train.store import lock
 from rl_train.store.record import RunRecord
 
 ROLLOUT = 256  # 4 envs x 64 steps
-TOTAL = 40 * ROLLOUT
+# Long enough to outlast the five second processes (each refused after its ~1 s lock retry)
+# on a fast machine too: the kinematic env trains ~4,500 steps/s here.
+TOTAL = 160 * ROLLOUT
 TRAIN = [
     "--use-simple-env",
     "--n-envs",

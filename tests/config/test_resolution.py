@@ -118,3 +118,40 @@ def test_wandb_mode_comes_from_the_flag_then_the_environment(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "cloud")
     with pytest.raises(UserError, match="WANDB_MODE"):
         wandb_mode_from_env(None)
+
+
+def evaluations(config: TrainConfig) -> int:
+    """Evaluations in a run: at each rollout start past a multiple of eval_freq, then the
+    final one."""
+    rollout = config.n_envs * config.hyperparams["n_steps"]
+    starts = range(rollout, config.total_timesteps, rollout)
+    marks = {start // config.eval_freq for start in starts if start >= config.eval_freq}
+    return len(marks) + 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "count"),
+    [
+        ({}, 2),  # the 49k-step reach job: one evaluation during training, then the final
+        ({"env": "push"}, 20),  # 3M steps: the most a run gets
+        ({"env": "push", "total_timesteps": 1_000_000}, 20),
+        ({"env": "push", "total_timesteps": 200_000}, 8),
+    ],
+)
+def test_the_default_eval_freq_keeps_evaluation_cheap(fields, count):
+    config = resolved(**fields)
+    assert evaluations(config) == count
+    played = (evaluations(config) - 1) * config.eval_episodes * 50
+    assert played <= 0.02 * config.total_timesteps
+
+
+def test_eval_freq_zero_and_explicit_values_are_kept():
+    assert resolved(eval_freq=0).eval_freq == 0
+    assert resolved(eval_freq=4096).eval_freq == 4096
+
+
+def test_eval_video_needs_evaluations():
+    with pytest.raises(UserError, match="--eval-freq 0 turns them off"):
+        resolved(eval_freq=0, eval_video=True)
+    with pytest.raises(UserError, match="no renderer"):
+        resolved(use_simple_env=True, eval_video=True)

@@ -44,7 +44,9 @@ def on_disk(run_dir: Path) -> set[int]:
 def in_wandb(run_dir: Path) -> dict[str, set[int]]:
     """Per W&B folder of the run: the checkpoint steps in its files/."""
     return {
-        folder.name: {int(p.name) for p in (folder / "files" / "checkpoints").glob("*")}
+        folder.name: {
+            int(p.name) for p in (folder / "files" / "checkpoints").glob("*") if p.name.isdigit()
+        }
         for folder in sorted((run_dir / "wandb").glob("offline-run-*"))
     }
 
@@ -104,8 +106,8 @@ def test_sync_uploads_just_the_kept_checkpoints(resumed, wandb_server):
     assert done.returncode == 0, done.stderr
     run_id = RunRecord.load(run_dir).run_id
     files = server_get(wandb_server, f"/api/v1/runs/{run_id}/files")["files"]
-    uploaded = {int(f["name"].split("/")[1]) for f in files if f["name"].startswith("checkpoints/")}
-    assert uploaded == {5120, 6144}
+    uploaded = {f["name"].split("/")[1] for f in files if f["name"].startswith("checkpoints/")}
+    assert uploaded == {"5120", "6144", "best"}  # the kept ones, and the best policy
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,148 @@
+"""`rl-train eval RUN|CHECKPOINT`: how good a trained policy is, and a video of it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rl_train.cli.parsing import OneLineParser, whole_number
+
+DEFAULT_EPISODES = 50  # rl_train.evaluation.episodes.FINAL_EPISODES, without importing SB3
+SEED_OFFSET = 1_000_000  # as the evaluation envs during training: never the training seeds
+MAX_ENVS = 16
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="rl-train eval",
+        description="Evaluate a trained policy: success rate (95%% Wilson interval), return "
+        "and episode length over fresh episodes, optionally an MP4 of its first episodes. "
+        "RUN is a run id, name or path (its best checkpoint, else the latest), or a "
+        "checkpoint dir.",
+    )
+    parser.add_argument("target", metavar="RUN|CHECKPOINT")
+    parser.add_argument("--checkpoint", metavar="latest|best|STEP", help="which checkpoint of RUN")
+    parser.add_argument(
+        "--episodes",
+        type=whole_number(1),
+        default=DEFAULT_EPISODES,
+        help=f"episodes to play (default: {DEFAULT_EPISODES})",
+    )
+    parser.add_argument(
+        "--stochastic", action="store_true", help="sample actions (default: deterministic)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=whole_number(0),
+        default=None,
+        help=f"env seeds start here (default: the run's seed + {SEED_OFFSET:,}: fresh goals)",
+    )
+    parser.add_argument(
+        "--n-envs", type=whole_number(1), default=None, help="envs played in parallel (default: 8)"
+    )
+    parser.add_argument(
+        "--video",
+        metavar="FILE.mp4",
+        help="film the first episodes into one MP4, back to back, each labelled with its "
+        "number and, at its end, success or failure",
+    )
+    parser.add_argument(
+        "--video-episodes",
+        type=whole_number(1),
+        default=3,
+        help="episodes filmed with --video (default: 3)",
+    )
+    parser.add_argument("--video-size", default="480x360", metavar="WxH", help="default: 480x360")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--output-dir", "--output_dir", default="runs", help="where runs live (default: runs/)"
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    video = Path(args.video) if args.video else None
+    size = None
+    if video is not None:
+        from rl_train.evaluation.video import check_writable, parse_size
+
+        size = parse_size(args.video_size)
+        check_writable(video)  # before any episode is played
+    from rl_train.evaluation.policy import find_target
+
+    target = find_target(args.target, Path(args.output_dir), args.checkpoint)
+    config = target.config
+    seed = args.seed if args.seed is not None else config.seed + SEED_OFFSET
+    n_envs = args.n_envs or min(8, args.episodes)
+    if video is not None:  # env 0 plays at least the filmed episodes
+        n_envs = max(1, min(n_envs, args.episodes // args.video_episodes))
+    n_envs = min(n_envs, MAX_ENVS, args.episodes)
+    from rl_train.evaluation.checkpoint_eval import evaluate_checkpoint
+
+    result, frames = evaluate_checkpoint(
+        target,
+        args.episodes,
+        seed,
+        n_envs,
+        deterministic=not args.stochastic,
+        video=video,
+        video_episodes=args.video_episodes,
+        size=size,
+    )
+    document = _document(target, seed, n_envs, result, video, frames, size)
+    if args.json:
+        print(json.dumps(document, indent=1))
+    else:
+        print(_text(document))
+    return 0
+
+
+def _document(target, seed, n_envs, result, video, frames, size) -> dict[str, Any]:
+    found = target.checkpoint
+    document = {
+        "checkpoint": str(found.path),
+        "which": target.which,
+        "step": found.step,
+        "env_id": target.config.env_id,
+        "seed": seed,
+        "n_envs": n_envs,
+        **result.as_dict(),
+    }
+    if video is not None:
+        document["video"] = {
+            "path": str(video),
+            "episodes": len(result.films),
+            "frames": frames,
+            "size": list(size),
+            "successes": [film.get("success") for film in result.films],
+        }
+    return document
+
+
+def _text(doc: dict[str, Any]) -> str:
+    mode = "deterministic" if doc["deterministic"] else "stochastic"
+    lines = [
+        f"{doc['checkpoint']} ({doc['which']}, step {doc['step']:,}) on {doc['env_id']}: "
+        f"{doc['episodes']} episodes, {mode}, seeds from {doc['seed']:,}",
+    ]
+    if doc["success_rate"] is not None:
+        low, high = doc["success_ci95"]
+        wins = round(doc["success_rate"] * doc["episodes"])
+        lines.append(
+            f"  success rate    {doc['success_rate']:.0%}  (95% CI {low:.0%}-{high:.0%}, "
+            f"{wins}/{doc['episodes']})"
+        )
+    else:
+        lines.append("  success rate    - (the env reports no is_success)")
+    lines.append(f"  return          {doc['mean_return']:.2f} ± {doc['std_return']:.2f}")
+    lines.append(f"  episode length  {doc['mean_ep_length']:.1f}")
+    if "video" in doc:
+        v = doc["video"]
+        lines.append(
+            f"  video           {v['path']} ({v['episodes']} episodes, {v['frames']} frames, "
+            f"{v['size'][0]}x{v['size'][1]}, 25 fps)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""evaluate(model, venv, episodes): the policy's episodes on evaluation envs, and their
+statistics. Training's periodic and final evaluation and `rl-train eval` all call it.
+
+SB3's evaluate_policy runs the episodes (it spreads them evenly over the envs, so short
+episodes do not bias the result, and reads raw returns from VecMonitor); a callback
+collects each episode's `is_success`. Films come from a FrameRecorder around env 0.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from rl_train.evaluation.stats import wilson_interval
+
+FINAL_EPISODES = 50  # the end of training, and `rl-train eval` by default
+FILM = "start_recording"
+TAKE = "take_recording"
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+    successes: list[bool]  # empty when the env reports no is_success
+    films: list[dict[str, Any]] = field(default_factory=list)  # FrameRecorder episodes
+    deterministic: bool = True
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+    @property
+    def success_rate(self) -> float | None:
+        return sum(self.successes) / len(self.successes) if self.successes else None
+
+    @property
+    def success_interval(self) -> tuple[float, float] | None:
+        if not self.successes:
+            return None
+        return wilson_interval(sum(self.successes), len(self.successes))
+
+    @property
+    def mean_return(self) -> float:
+        return statistics.fmean(self.returns)
+
+    @property
+    def std_return(self) -> float:
+        return statistics.pstdev(self.returns)
+
+    @property
+    def mean_length(self) -> float:
+        return statistics.fmean(self.lengths)
+
+    def score(self) -> tuple[float, float]:
+        """What makes one policy better than another: success first, then return."""
+        return (self.success_rate if self.success_rate is not None else -1.0, self.mean_return)
+
+    def as_dict(self) -> dict[str, Any]:
+        low, high = self.success_interval or (None, None)
+        return {
+            "episodes": self.episodes,
+            "deterministic": self.deterministic,
+            "success_rate": self.success_rate,
+            "success_ci95": [low, high] if low is not None else None,
+            "mean_return": self.mean_return,
+            "std_return": self.std_return,
+            "mean_ep_length": self.mean_length,
+        }
+
+
+def evaluate(
+    model: Any,
+    venv: VecEnv,
+    episodes: int,
+    deterministic: bool = True,
+    film: int = 0,
+    poses: bool = False,
+    on_film: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> EvalResult:
+    """`episodes` episodes from a reset of venv, VecNormalize statistics frozen (and raw
+    rewards); `film` > 0 films that many of env 0's episodes (env 0 must be a
+    FrameRecorder), as poses where the env has them and `poses` asks for them. `on_film`
+    gets the films as soon as env 0 has played them, while the other episodes go on."""
+    if isinstance(venv, VecNormalize):
+        venv.training = False
+    successes: list[bool] = []
+    films: list[dict[str, Any]] = []
+    filmed = [0, False]  # env 0's episodes done, films taken
+
+    def take() -> None:
+        filmed[1] = True
+        films.extend(venv.env_method(TAKE, indices=[0])[0])
+        if on_film is not None and films:
+            on_film(films)
+
+    def collect(local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        if local["done"] and "is_success" in local["info"]:
+            successes.append(bool(local["info"]["is_success"]))
+        if film and local["done"] and local["i"] == 0:
+            filmed[0] += 1
+            if filmed[0] == film:
+                take()  # between two steps of the vec env: its workers are idle
+
+    if film:
+        venv.env_method(FILM, film, poses, indices=[0])
+    returns, lengths = evaluate_policy(
+        model,
+        venv,
+        n_eval_episodes=episodes,
+        deterministic=deterministic,
+        callback=collect,
+        return_episode_rewards=True,
+        warn=False,
+    )
+    if film and not filmed[1]:  # env 0 played fewer episodes than asked to film
+        take()
+    return EvalResult(
+        [float(r) for r in returns],
+        [int(n) for n in lengths],
+        successes,
+        films,
+        deterministic,
+    )
