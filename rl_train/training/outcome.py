@@ -67,11 +67,19 @@ def summary_lines(
     latest, _ = checkpoint.find_latest_valid(run_dir / CHECKPOINTS_DIR)
     if latest is not None:
         lines.append(f"  checkpoint:   {latest.path}")
+    where = "" if run_dir.parent == Path("runs") else f" --output-dir {run_dir.parent}"
+    best = run_dir / CHECKPOINTS_DIR / checkpoint.BEST_DIR
+    try:
+        best_step = checkpoint.load_meta(best)["step"]
+        lines.append(
+            f"  best:         {best} (step {best_step:,}; rl-train eval {run_dir.name}{where})"
+        )
+    except checkpoint.CheckpointError:
+        pass  # no evaluation kept one
     lines.append(f"  tensorboard:  tensorboard --logdir {run_dir / TB_DIR}")
     wandb_dirs = record.wandb_dirs
     # `rl-train runs sync` works wherever rl-train does (wandb's CLI may not be on PATH),
     # and uploads every W&B folder of the run, in order.
-    where = "" if run_dir.parent == Path("runs") else f" --output-dir {run_dir.parent}"
     if wandb_dirs and wandb_mode == "offline":
         lines.append(f"  W&B offline:  {wandb_dirs[-1]}")
         lines.append(f"  sync with:    rl-train runs sync {run_dir.name}{where}")

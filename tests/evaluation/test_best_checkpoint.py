@@ -26,6 +26,9 @@ def trained(tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("best")
     done = run_cli(TRAIN, cwd=cwd)
     assert done.returncode == 0, done.stderr
+    # The summary names it, and how to evaluate it.
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("  best:")]
+    assert "runs/b/checkpoints/best (step" in line and "rl-train eval b)" in line
     return cwd
 
 
