@@ -13,7 +13,6 @@ from. Evaluations happen between rollouts, where the policy has just been update
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,9 +34,9 @@ VIDEO_KEY = "eval/video"
 def best_score(root: Path) -> tuple[float, float] | None:
     """The score of checkpoints/best, as the run that wrote it measured it."""
     try:
-        meta = json.loads((root / checkpoint.BEST_DIR / checkpoint.META_FILE).read_text())
-        return tuple(meta["score"])  # type: ignore[return-value]
-    except (OSError, ValueError, KeyError, TypeError):
+        score = checkpoint.load_meta(root / checkpoint.BEST_DIR)["score"]
+        return float(score[0]), float(score[1])
+    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError, IndexError):
         return None
 
 

@@ -48,8 +48,13 @@ for _stem, (_robot, _task) in _PHYSICS_ENVS.items():
 _register(f"{NAMESPACE}/PandaReachSimple-v0", "envs.simple:SimpleReachEnv")
 
 
+def is_ours(env_id: str) -> bool:
+    """One of this package's envs (which take render_size, render_meshes, and have pose())."""
+    return env_id.startswith(f"{NAMESPACE}/")
+
+
 def registered_ids() -> list[str]:
-    return sorted(env_id for env_id in gym.registry if env_id.startswith(f"{NAMESPACE}/"))
+    return sorted(env_id for env_id in gym.registry if is_ours(env_id))
 
 
 def _task_env_id(task: str, simple: bool, robot: str) -> str:

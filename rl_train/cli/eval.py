@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_train.cli.parsing import OneLineParser, whole_number
-
-DEFAULT_EPISODES = 50  # rl_train.evaluation.episodes.FINAL_EPISODES, without importing SB3
-SEED_OFFSET = 1_000_000  # as the evaluation envs during training: never the training seeds
-MAX_ENVS = 16
+from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--episodes",
         type=whole_number(1),
-        default=DEFAULT_EPISODES,
-        help=f"episodes to play (default: {DEFAULT_EPISODES})",
+        default=FINAL_EVAL_EPISODES,
+        help=f"episodes to play (default: {FINAL_EVAL_EPISODES}, as training's final one)",
     )
     parser.add_argument(
         "--stochastic", action="store_true", help="sample actions (default: deterministic)"
@@ -37,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=whole_number(0),
         default=None,
-        help=f"env seeds start here (default: the run's seed + {SEED_OFFSET:,}: fresh goals)",
+        help=f"env seeds start here (default: the run's seed + {EVAL_SEED_OFFSET:,}: fresh goals)",
     )
     parser.add_argument(
         "--n-envs", type=whole_number(1), default=None, help="envs played in parallel (default: 8)"
@@ -75,11 +72,11 @@ def main(argv: list[str]) -> int:
 
     target = find_target(args.target, Path(args.output_dir), args.checkpoint)
     config = target.config
-    seed = args.seed if args.seed is not None else config.seed + SEED_OFFSET
+    seed = args.seed if args.seed is not None else config.seed + EVAL_SEED_OFFSET
     n_envs = args.n_envs or min(8, args.episodes)
     if video is not None:  # env 0 plays at least the filmed episodes
         n_envs = max(1, min(n_envs, args.episodes // args.video_episodes))
-    n_envs = min(n_envs, MAX_ENVS, args.episodes)
+    n_envs = min(n_envs, MAX_EVAL_ENVS, args.episodes)
     from rl_train.evaluation.checkpoint_eval import evaluate_checkpoint
 
     result, frames = evaluate_checkpoint(

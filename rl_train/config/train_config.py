@@ -23,6 +23,9 @@ DEFAULT_N_ENVS = 16
 # and there are at most MAX_EVALUATIONS, the final one included (docs/evaluation.md).
 EVAL_STEP_SHARE = 0.02
 MAX_EVALUATIONS = 20
+FINAL_EVAL_EPISODES = 50  # the end of training, and `rl-train eval` by default
+EVAL_SEED_OFFSET = 1_000_000  # evaluation envs' seeds: never the training envs' (seed + rank)
+MAX_EVAL_ENVS = 16
 
 
 @dataclass

@@ -18,7 +18,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from rl_train.evaluation.stats import wilson_interval
 
-FINAL_EPISODES = 50  # the end of training, and `rl-train eval` by default
 FILM = "start_recording"
 TAKE = "take_recording"
 

@@ -4,7 +4,7 @@ time the training leaves idle instead of on its clock.
 
 Started by evaluation.renderer.BackgroundRenderer as `python -m
 rl_train.evaluation.render_process`. Protocol (pickles): requests on stdin, {"path",
-"env_id", "env_kwargs", "size", "meshes", "films"}, each film {"poses": [...], "success"};
+"env_id", "size", "meshes", "films"}, each film {"poses": [...], "success"};
 one reply per request on stdout, ("done", path, frames, cpu_s) or ("error", path, message,
 cpu_s), cpu_s being the CPU seconds the video took.
 A request {"warm_up": True, ...} (no path, no films, no reply) prepares for the others.
@@ -36,15 +36,14 @@ def _read_requests(stream: BinaryIO, requests: queue.Queue) -> None:
 
 
 class Twins:
-    """One env per (env id, kwargs, size, meshes), built with a renderer, that draws poses
-    recorded by an env built the same way without one."""
+    """One env per (env id, size, meshes), built with a renderer, that draws poses
+    recorded by an env of the same id built without one."""
 
     def __init__(self) -> None:
-        self._envs: dict[str, Any] = {}
+        self._envs: dict[tuple, Any] = {}
 
     def get(self, request: dict[str, Any]) -> Any:
-        key = repr((request["env_id"], sorted(request["env_kwargs"].items()),
-                    tuple(request["size"]), request["meshes"]))  # fmt: skip
+        key = (request["env_id"], tuple(request["size"]), request["meshes"])
         if key not in self._envs:
             import gymnasium as gym
 
@@ -52,7 +51,6 @@ class Twins:
 
             env = gym.make(
                 request["env_id"],
-                **request["env_kwargs"],
                 render_mode="rgb_array",
                 render_size=tuple(request["size"]),
                 render_meshes=request["meshes"],

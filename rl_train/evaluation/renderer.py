@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rl_train.evaluation.video import partial_path
+
 GONE = "the video renderer stopped"
 
 
@@ -29,10 +31,8 @@ class Rendered:
 
 
 class BackgroundRenderer:
-    def __init__(
-        self, env_id: str, env_kwargs: dict[str, Any], size: tuple[int, int], meshes: bool
-    ) -> None:
-        self.spec = {"env_id": env_id, "env_kwargs": env_kwargs, "size": size, "meshes": meshes}
+    def __init__(self, env_id: str, size: tuple[int, int], meshes: bool) -> None:
+        self.spec = {"env_id": env_id, "size": size, "meshes": meshes}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "rl_train.evaluation.render_process"],
             stdin=subprocess.PIPE,
@@ -100,8 +100,6 @@ class BackgroundRenderer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-        for video in late:  # what a killed renderer was writing (video.write_video's name)
-            video.path.with_name(f".tmp-{self._process.pid}-{video.path.name}").unlink(
-                missing_ok=True
-            )
+        for video in late:  # what a killed renderer was writing
+            partial_path(video.path, self._process.pid).unlink(missing_ok=True)
         return done + late

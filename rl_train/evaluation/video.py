@@ -95,6 +95,11 @@ def _resized(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(size))
 
 
+def partial_path(path: Path, pid: int) -> Path:
+    """Where process `pid` writes `path` until it is complete."""
+    return path.with_name(f".tmp-{pid}-{path.name}")
+
+
 def write_video(
     path: Path, films: list[dict[str, Any]], size: tuple[int, int] | None = None
 ) -> int:
@@ -104,7 +109,7 @@ def write_video(
     import imageio.v2 as imageio
 
     films = [{**film, "frames": (_resized(f, size) for f in film["frames"])} for film in films]
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = partial_path(path, os.getpid())
     written = 0
     try:
         with imageio.get_writer(

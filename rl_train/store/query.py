@@ -5,7 +5,6 @@ Everything here reads only; it never takes a run's lock nor writes into a run.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,13 @@ from typing import Any
 
 from rl_train.errors import UserError
 from rl_train.store import lock
-from rl_train.store.checkpoint import BEST_DIR, LATEST_FILE, META_FILE, list_checkpoints
+from rl_train.store.checkpoint import (
+    BEST_DIR,
+    LATEST_FILE,
+    CheckpointError,
+    list_checkpoints,
+    load_meta,
+)
 from rl_train.store.layout import (
     CHECKPOINTS_DIR,
     OFFLINE_PREFIX,
@@ -210,9 +215,9 @@ def best_checkpoint(run: LocalRun) -> BestInfo | None:
     """checkpoints/best, the best policy by evaluation during training, and its score."""
     path = run.path / CHECKPOINTS_DIR / BEST_DIR
     try:
-        meta = json.loads((path / META_FILE).read_text())
+        meta = load_meta(path)
         return BestInfo(int(meta["step"]), path, dir_size(path), dict(meta.get("eval", {})))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (CheckpointError, ValueError, TypeError):
         return None
 
 

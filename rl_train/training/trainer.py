@@ -21,14 +21,15 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+import envs
 from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restore_rng_states
 from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
 from callbacks.throughput import ThroughputCallback
 from callbacks.wandb_callback import WandbCallback
 from rl_train.config.hyperparams import normalize_kwargs
+from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
 from rl_train.errors import UserError
-from rl_train.evaluation.episodes import FINAL_EPISODES
 from rl_train.evaluation.renderer import BackgroundRenderer
 from rl_train.evaluation.stats import rollout_success_rate
 from rl_train.store import checkpoint, journal, snapshot, wandb_txlog
@@ -50,8 +51,6 @@ from rl_train.vec.failures import (
 from rl_train.vec.make import make_eval_vec_env, make_vec_env
 
 CHECKPOINTED = "the last good state is checkpointed"
-MAX_EVAL_ENVS = 16
-EVAL_SEED_OFFSET = 1_000_000  # evaluation envs' seeds, apart from the training envs'
 # Evaluation videos during training, drawn in the background: small, and collision shapes
 # (a frame costs a quarter of 480x360 with meshes); `rl-train eval --video` for more.
 TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES = (320, 240), False
@@ -111,11 +110,10 @@ class Trainer:
             # Started by the CLI before torch was imported (session.py); it has had the
             # imports and the env workers' start-up to get ready.
             self.tracker = self.tracker_start.result()
-        ours = self.config.env_id.startswith("rltrain/")
-        if self.config.eval_freq and self.config.eval_video and ours:
+        if self.config.eval_freq and self.config.eval_video and envs.is_ours(self.config.env_id):
             # Our envs film poses; this draws them, started now to import in the shadow.
             self.renderer = BackgroundRenderer(
-                self.config.env_id, {}, TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES
+                self.config.env_id, TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES
             )
         eval_start: Future | None = None
         if self.config.eval_freq:
@@ -363,7 +361,7 @@ class Trainer:
             print(f"rl-train: warning: no video {error}", file=sys.stderr)
 
     def _final_evaluation(self) -> float | None:
-        """The same evaluation as during training, FINAL_EPISODES episodes, on the eval envs
+        """The same evaluation as during training, FINAL_EVAL_EPISODES episodes, on the eval envs
         (or, without them, the training envs, now that training is over)."""
         if self.evaluation is None or self.venv is None:
             return None
@@ -371,7 +369,7 @@ class Trainer:
         try:
             self._writing(
                 lambda: results.append(
-                    self.evaluation.evaluate(FINAL_EPISODES, venv=self.eval_venv or self.venv)
+                    self.evaluation.evaluate(FINAL_EVAL_EPISODES, venv=self.eval_venv or self.venv)
                 )
             )
         except EnvWorkerError as exc:

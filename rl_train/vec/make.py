@@ -12,6 +12,7 @@ from stable_baselines3.common.vec_env import (
     VecNormalize,
 )
 
+from envs import is_ours
 from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
@@ -77,7 +78,7 @@ def make_eval_vec_env(
         from envs.simple_vec import SimpleReachVecEnv
 
         return VecMonitor(SimpleReachVecEnv(n_envs, seed=seed))
-    ours = config.env_id.startswith("rltrain/")
+    ours = is_ours(config.env_id)
 
     def kwargs(rank: int) -> dict:
         if not film:

@@ -23,6 +23,7 @@ LIGHT_MODULES = [
     "rl_train.cli.runs",
     "rl_train.cli.eval",
     "rl_train.evaluation.stats",
+    "rl_train.evaluation.video",
     "rl_train.evaluation.renderer",
     "rl_train.evaluation.render_process",
     "rl_train.vec.recorder",

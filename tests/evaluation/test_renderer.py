@@ -46,7 +46,7 @@ def test_the_background_renderer_writes_each_video_and_reports_the_bad_one(tmp_p
     import imageio.v2 as imageio
 
     recorded = film("rltrain/PandaReach-v0", 10, poses=True)
-    renderer = BackgroundRenderer("rltrain/PandaReach-v0", {}, SIZE, False)
+    renderer = BackgroundRenderer("rltrain/PandaReach-v0", SIZE, False)
     renderer.submit(tmp_path / "no" / "such" / "dir.mp4", 1, [recorded])
     renderer.submit(tmp_path / "b.mp4", 2, [recorded, recorded])
     done = renderer.finished(wait=60)
@@ -59,7 +59,7 @@ def test_the_background_renderer_writes_each_video_and_reports_the_bad_one(tmp_p
 
 
 def test_the_renderer_ignores_ctrl_c_and_ends_with_its_trainer(tmp_path):
-    renderer = BackgroundRenderer("rltrain/PandaReach-v0", {}, SIZE, False)
+    renderer = BackgroundRenderer("rltrain/PandaReach-v0", SIZE, False)
     renderer.submit(tmp_path / "a.mp4", 1, [film("rltrain/PandaReach-v0", 5, poses=True)])
     assert renderer.finished(wait=60)[0].error is None  # up and drawing
     process = renderer._process
