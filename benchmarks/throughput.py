@@ -28,11 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from harness import RESULTS, child_env, rl_train_command, shipped_n_steps
+from harness import RESULTS, TreeMemory, child_env, rl_train_command, shipped_n_steps
 
 from rl_train.machine import cpu_model, usable_cores
 
@@ -78,66 +77,6 @@ def single_core_rate(env_id: str, seconds: float) -> float:
 
 
 # -- one PPO run through the real command line ---------------------------------------------
-
-
-class TreeMemory:
-    """Peak summed PSS and RSS of a process and all its descendants, sampled."""
-
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        import psutil
-
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.peak_pss = self.peak_rss = 0
-        self.peak_processes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _processes(self) -> list:
-        import psutil
-
-        try:
-            return [self.root, *self.root.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the live processes of the tree."""
-        import psutil
-
-        total = 0.0
-        for process in self._processes():
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        return total
-
-    def _sample(self) -> None:
-        import psutil
-
-        processes = self._processes()
-        pss = rss = 0
-        for process in processes:
-            try:
-                info = process.memory_full_info()
-            except psutil.Error:
-                continue
-            pss += getattr(info, "pss", info.rss)
-            rss += info.rss
-        self.peak_pss = max(self.peak_pss, pss)
-        self.peak_rss = max(self.peak_rss, rss)
-        self.peak_processes = max(self.peak_processes, len(processes))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def reach_run_command(env: str, workdir: Path, name: str, flags: list[str]) -> list[str]:

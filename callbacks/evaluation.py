@@ -65,6 +65,7 @@ class EvaluationCallback(BaseCallback):
         self.video_cpu_seconds: list[float] = []  # per video, drawn in the background
         self.best: tuple[float, float] | None = None
         self.listeners: list[Callable[[Path, int], None]] = []  # new best saved
+        self.observers: list[Callable[[int, EvalResult], None]] = []  # every evaluation
         self.eval_seconds: list[float] = []
         self._next_step = 0
         self._eval_logger: Logger | None = None
@@ -123,6 +124,8 @@ class EvaluationCallback(BaseCallback):
             for listener in self.listeners:
                 listener(path, step)
         self.eval_seconds.append(time.perf_counter() - started)
+        for observer in self.observers:
+            observer(step, result)
         return result
 
     def _log_video(self, films: list[dict[str, Any]], step: int) -> None:

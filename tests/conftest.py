@@ -54,6 +54,18 @@ def run_cli(
     )
 
 
+def run_python(code: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -c code` in a fresh interpreter with the CLI's environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def only_run_dir(output_dir: Path) -> Path:
     runs = [p for p in output_dir.iterdir() if p.is_dir()]
     assert len(runs) == 1, runs

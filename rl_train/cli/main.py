@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.cli.runs import main as runs_main
 
             return runs_main(argv[1:])
+        if argv[:1] == ["sweep"]:
+            from rl_train.cli.sweep import main as sweep_main
+
+            return sweep_main(argv[1:])
         if argv[:1] == ["eval"]:
             from rl_train.cli.eval import main as eval_main
 
@@ -30,31 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(argv: list[str]) -> int:
     from rl_train.cli.train import config_from_args
-    from rl_train.config.resolve import resolve
-    from rl_train.tracking import session
+    from rl_train.training.entry import run_training
 
     config, explicit, resume = config_from_args(argv)
-    # The W&B run starts (session.py) before torch loads, and torch only once the flags
-    # are valid.
-    if resume:
-        from rl_train.config.resume import locate, resume_plan
-
-        run_dir, named = locate(resume, config.output_dir)
-        run_lock = session.lock_for_resume(run_dir)  # before anything of the run is read
-        try:
-            config, checkpoint = resume_plan(run_dir, named, config, explicit)
-        except BaseException:
-            run_lock.release()
-            raise
-        resumed = session.begin_resume(config, run_lock)
-        from rl_train.training.trainer import resume_training
-
-        return resume_training(resumed, checkpoint).exit_code
-    resolve(config, cli_n_envs_given="n_envs" in explicit)
-    fresh = session.begin_fresh(config)
-    from rl_train.training.trainer import train
-
-    return train(fresh).exit_code
+    return run_training(config, explicit, resume).exit_code
 
 
 def entry_point() -> None:

@@ -7,6 +7,7 @@ import argparse
 from rl_train.cli.parsing import OneLineParser, whole_number
 from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
+    DEVICES,
     EVAL_STEP_SHARE,
     LOG_PROFILES,
     MAX_EVALUATIONS,
@@ -119,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the background on idle CPU), and eval/video in W&B",
     )
     run.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="the learner's torch device: cpu (default: SB3's small MLP policies run fastest "
+        "there), cuda, or auto (cuda when torch sees one)",
+    )
+    run.add_argument(
         "--resume",
         metavar="PATH|latest",
         help="continue a run from its newest valid checkpoint: a run dir, a checkpoint dir, "
@@ -215,5 +223,6 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         eval_episodes=args.eval_episodes,
         eval_video=args.eval_video,
         log_profile=args.log_profile,
+        device=args.device,
     )
     return config, explicit, args.resume

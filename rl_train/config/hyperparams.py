@@ -65,11 +65,16 @@ def from_file(path: Path, env_id: str) -> dict[str, Any]:
     # rl-zoo style files hold one section per env id; plain files hold one mapping.
     if env_id in data and isinstance(data[env_id], dict):
         data = data[env_id]
+    return validate(data, f"config file {path}")
+
+
+def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """A hyperparameter mapping checked key by key; `source` starts each error line."""
     allowed = _ppo_argument_names() | set(OWN_KEYS)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise UserError(
-            f"config file {path}: unknown key {unknown[0]!r}; "
+            f"{source}: unknown key {unknown[0]!r}; "
             f"valid keys are PPO arguments and {', '.join(OWN_KEYS)} "
             f"(e.g. learning_rate, n_steps, batch_size)"
         )
@@ -77,18 +82,16 @@ def from_file(path: Path, env_id: str) -> dict[str, Any]:
         value = data.get(key)
         if isinstance(value, str) and not re.fullmatch(r"lin_[0-9.eE+-]+", value):
             raise UserError(
-                f"config file {path}: {key} {value!r} must be a number or lin_<number> "
-                "(a linear decay to 0)"
+                f"{source}: {key} {value!r} must be a number or lin_<number> (a linear decay to 0)"
             )
     normalize = data.get("normalize")
     if normalize not in (None, True, False) and not isinstance(normalize, dict):
-        raise UserError(f"config file {path}: 'normalize' must be true, false or a mapping")
+        raise UserError(f"{source}: 'normalize' must be true, false or a mapping")
     if isinstance(normalize, dict):
         bad = sorted(set(normalize) - set(NORMALIZE_KEYS))
         if bad:
             raise UserError(
-                f"config file {path}: unknown normalize key {bad[0]!r}; "
-                f"valid: {', '.join(NORMALIZE_KEYS)}"
+                f"{source}: unknown normalize key {bad[0]!r}; valid: {', '.join(NORMALIZE_KEYS)}"
             )
     return data
 

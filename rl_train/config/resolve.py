@@ -11,6 +11,7 @@ from typing import Any
 
 from rl_train.config import hyperparams
 from rl_train.config.train_config import (
+    DEVICES,
     EVAL_STEP_SHARE,
     MAX_EVALUATIONS,
     NATIVE_ENV_IDS,
@@ -52,7 +53,9 @@ def default_run_name(env_id: str, seed: int) -> str:
 
 
 def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
-    """Fill env_id, hyperparameters, timesteps and run name; validate everything."""
+    """Fill env_id, hyperparameters, timesteps and run name; validate everything.
+    Hyperparameters already in config.hyperparams override the shipped ones and
+    --config's."""
     import envs
 
     if ":" in config.env:
@@ -64,6 +67,10 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
     if config.config_file:
         table = hyperparams.merge(
             table, hyperparams.from_file(Path(config.config_file), config.env_id)
+        )
+    if config.hyperparams:  # given by a caller (a sweep's trial): on top of everything
+        table = hyperparams.merge(
+            table, hyperparams.validate(config.hyperparams, "hyperparameters")
         )
     if not cli_n_envs_given and "n_envs" in table:
         config.n_envs = int(table["n_envs"])
@@ -85,6 +92,7 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
             f"--vec-env native exists only for the kinematic reach (--use-simple-env), "
             f"not {config.env_id}; use --vec-env shm"
         )
+    check_device(config.device)
     if config.eval_freq is None:
         config.eval_freq = default_eval_freq(config)
     if config.eval_video and not config.eval_freq:
@@ -105,6 +113,21 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         )
     round_to_rollouts(config)
     return config
+
+
+def check_device(device: str) -> None:
+    """--device cuda where torch sees no GPU: refused before anything is written. Only
+    then is torch imported here (the CLI's start stays light for cpu and auto)."""
+    if device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(
+                "--device cuda: torch sees no CUDA device here; use --device cpu, or auto "
+                "to take a GPU only where there is one"
+            )
 
 
 def default_eval_freq(config: TrainConfig) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rl_train.config.resolve import default_eval_freq, round_to_rollouts
+from rl_train.config.resolve import check_device, default_eval_freq, round_to_rollouts
 from rl_train.config.train_config import TrainConfig, read_config
 from rl_train.errors import UserError
 from rl_train.store import checkpoint, query
@@ -31,6 +31,7 @@ OVERRIDABLE = {
     "eval_freq",
     "eval_episodes",
     "eval_video",
+    "device",
 }
 # Flags that would change the experiment itself.
 REFUSED = {"env", "use_simple_env", "robot_type", "config_file", "seed", "wandb_project"}
@@ -113,6 +114,7 @@ def resume_plan(
                 file=sys.stderr,
             )
         setattr(config, name, getattr(cli, name))
+    check_device(config.device)
     if config.eval_freq is None:  # a run from before evaluations during training
         config.eval_freq = default_eval_freq(config)
     found = choose_checkpoint(run_dir, named)

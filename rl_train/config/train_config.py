@@ -18,6 +18,7 @@ LOG_PROFILES = ("default", "heavy")
 # Which checkpoints the W&B run holds (and `runs sync` uploads): every one written, the
 # ones kept on disk, only the final one, or none.
 WANDB_CHECKPOINTS = ("all", "kept", "final", "none")
+DEVICES = ("cpu", "cuda", "auto")  # the learner's torch device; auto: cuda when there is one
 DEFAULT_N_ENVS = 16
 # The default --eval-freq: evaluations play at most this share of the run's env steps,
 # and there are at most MAX_EVALUATIONS, the final one included (docs/evaluation.md).
@@ -55,6 +56,8 @@ class TrainConfig:
     eval_freq: int | None = None  # env steps between evaluations; None: resolve() picks
     eval_episodes: int = 10
     eval_video: bool = False
+    device: str = "cpu"
+    wandb_group: str | None = None  # a sweep's trials share its name as their W&B group
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -127,6 +127,7 @@ class RunLog:
     run_id: str = ""
     project: str = ""
     display_name: str = ""
+    group: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +147,7 @@ def read_run(path: str | Path) -> RunLog:
             run.run_id = record.run.run_id
             run.project = record.run.project
             run.display_name = record.run.display_name
+            run.group = record.run.run_group
             for item in record.run.config.update:
                 run.config[_item_key(item)] = _decode(item.value_json)
         elif kind == "history":

@@ -33,6 +33,7 @@ class RunSpec:
     name: str
     config: dict[str, Any]
     resuming: bool = False
+    group: str | None = None  # W&B's run group: a sweep's name
 
 
 class Tracker:

@@ -92,6 +92,7 @@ def start_run(spec: RunSpec) -> tuple[Any, dict[str, float]]:
             mode=spec.mode,
             dir=str(spec.run_dir),
             config=spec.config,
+            group=spec.group,
             resume="allow" if spec.resuming else None,
             save_code=False,  # our code snapshot is saved as run files instead
             settings=settings,

@@ -125,5 +125,6 @@ def _begin(config: TrainConfig, run_lock: RunLock, resuming: bool) -> Session:
         config.run_name,
         config.to_dict(),
         resuming=resuming,
+        group=config.wandb_group,
     )
     return Session(config, record, tracker_start, run_lock, resuming)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
@@ -21,6 +22,13 @@ def as_schedule(value: float | str) -> float | LinearSchedule:
     if isinstance(value, str):
         return LinearSchedule(float(value.removeprefix("lin_")), 0.0, 1.0)
     return value
+
+
+def torch_device(device: str) -> str:
+    """--device as torch takes it."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device  # cuda was checked by resolve / the resume plan
 
 
 def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
@@ -41,10 +49,12 @@ def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
         # Few envs make a rollout smaller than a mini-batch: use the whole rollout.
         kwargs["batch_size"] = rollout_size
     try:
-        return PPO(policy, venv, seed=config.seed, device="cpu", verbose=0, **kwargs)
+        return PPO(
+            policy, venv, seed=config.seed, device=torch_device(config.device), verbose=0, **kwargs
+        )
     except (TypeError, ValueError, AssertionError) as exc:
         raise UserError(f"invalid PPO hyperparameters: {exc}; check --config") from None
 
 
-def load_model(found: Checkpoint, venv: VecEnv) -> PPO:
-    return PPO.load(found.model_path, env=venv, device="cpu")
+def load_model(found: Checkpoint, venv: VecEnv, device: str = "cpu") -> PPO:
+    return PPO.load(found.model_path, env=venv, device=torch_device(device))

@@ -26,6 +26,7 @@ class TrainResult:
     run_dir: Path
     steps: int
     success_rate: float | None = None
+    message: str = ""  # the error line printed, if any
 
 
 def exit_code(state: str, signum: int | None) -> int:

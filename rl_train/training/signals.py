@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -34,9 +35,19 @@ class StopSignals:
             flush=True,
         )
 
+    def request_stop(self, reason: str) -> None:
+        """Stop at the next step and save, as a first Ctrl-C would (a sweep's scheduler
+        stopping a trial early: it runs in a thread, where no signal arrives)."""
+        if self.signum is None:
+            self.signum = signal.SIGTERM
+            print(f"{reason}: stopping at the next step and saving", file=sys.stderr, flush=True)
+
     def __enter__(self) -> StopSignals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
+        # Signal handlers can only be set in the main thread; a trainer run in another one
+        # (a Ray Tune trial) is stopped by its host instead (request_stop).
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:

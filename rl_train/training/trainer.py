@@ -30,6 +30,7 @@ from callbacks.wandb_callback import WandbCallback
 from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
 from rl_train.errors import UserError
+from rl_train.evaluation.episodes import EvalResult
 from rl_train.evaluation.renderer import BackgroundRenderer
 from rl_train.evaluation.stats import rollout_success_rate
 from rl_train.store import checkpoint, journal, snapshot, wandb_txlog
@@ -57,11 +58,22 @@ TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES = (320, 240), False
 VIDEO_WAIT_S = 60  # at the end, for the videos still being drawn
 
 
+# Called after each evaluation (the final one too) with its step and result; a returned
+# string is a reason to stop the run early (at the next step, saved, as on Ctrl-C).
+EvaluationObserver = Callable[[int, EvalResult], "str | None"]
+
+
 class Trainer:
     """One training session of a run: a fresh start or a resume from a checkpoint."""
 
-    def __init__(self, session: Session, resume_from: checkpoint.Checkpoint | None = None):
+    def __init__(
+        self,
+        session: Session,
+        resume_from: checkpoint.Checkpoint | None = None,
+        on_evaluation: EvaluationObserver | None = None,
+    ):
         config = session.config
+        self.on_evaluation = on_evaluation
         self.config = config
         self.resume_from = resume_from
         self.tracker_start = session.tracker_start
@@ -143,7 +155,7 @@ class Trainer:
         if self.resume_from is None:
             self.model = build_model(self.config, self.venv)
         else:
-            self.model = load_model(self.resume_from, self.venv)
+            self.model = load_model(self.resume_from, self.venv, self.config.device)
             if self.resume_from.rng_path is not None:
                 restore_rng_states(self.resume_from.rng_path)
         self.model.set_logger(self._logger())
@@ -212,6 +224,7 @@ class Trainer:
             tracker=self.tracker if self.tracker is not None and self.tracker.enabled else None,
             renderer=self.renderer,
         )
+        self.evaluation.observers.append(self._observe)
         callbacks: list[BaseCallback] = [self.throughput, self.evaluation, self.checkpointer]
         code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
         if self.tracker is not None and self.tracker.enabled:
@@ -228,6 +241,13 @@ class Trainer:
         callbacks.append(ProgressCallback(self.config.total_timesteps))
         callbacks.append(StopOnSignal(self.signals))
         return CallbackList(callbacks)
+
+    def _observe(self, step: int, result: EvalResult) -> None:
+        if self.on_evaluation is None:
+            return
+        reason = self.on_evaluation(step, result)
+        if reason and self.signals.abortable:  # while training; the final one is past that
+            self.signals.request_stop(reason)
 
     def _learn(self) -> str:
         assert self.model is not None
@@ -292,7 +312,7 @@ class Trainer:
             if message:
                 print(f"rl-train: error: {message}", file=sys.stderr)
             self._print_summary(state, success)
-        return TrainResult(exit_code, state, self.run_dir, self.record.steps, success)
+        return TrainResult(exit_code, state, self.run_dir, self.record.steps, success, message)
 
     def _exit_code(self, state: str) -> int:
         return outcome.exit_code(state, self.signals.signum)
@@ -389,16 +409,20 @@ class Trainer:
         print("\n".join(lines), flush=True)
 
 
-def train(session: Session) -> TrainResult:
+def train(session: Session, on_evaluation: EvaluationObserver | None = None) -> TrainResult:
     """A new run, begun by session.begin_fresh."""
-    return Trainer(session).run()
+    return Trainer(session, on_evaluation=on_evaluation).run()
 
 
-def resume_training(session: Session, found: checkpoint.Checkpoint | None) -> TrainResult:
+def resume_training(
+    session: Session,
+    found: checkpoint.Checkpoint | None,
+    on_evaluation: EvaluationObserver | None = None,
+) -> TrainResult:
     """A run continued from `found` (None: restarted from step 0, as it has no valid
     checkpoint), begun by session.begin_resume."""
     config = session.config
-    trainer = Trainer(session, resume_from=found)
+    trainer = Trainer(session, resume_from=found, on_evaluation=on_evaluation)
     wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, trainer.start_step)
     if found is None:
         print(

@@ -136,6 +136,7 @@ class ShmVecEnv(VecEnv):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         if start_method == "fork":
             raise ValueError("ShmVecEnv workers must not be forked; use forkserver or spawn")
+        self.start_method = start_method
         n_envs = len(env_fns)
         self.slices = split_envs(n_envs, n_workers or usable_cores())
         self.n_workers = len(self.slices)

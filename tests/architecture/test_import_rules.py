@@ -2,7 +2,7 @@
 
 Code that runs before torch is imported (the CLI's start, config, the session and W&B
 client, the run store), the env workers, and the W&B logging process until its run starts
-must not load torch, SB3, wandb or pybullet: start-up overlaps only while they stay light,
+must not load torch, SB3, wandb, pybullet or Ray: start-up overlaps only while they stay light,
 and a worker that imported torch would cost seconds and hundreds of MB.
 """
 
@@ -15,13 +15,17 @@ import sys
 import pytest
 from conftest import REPO, cli_env
 
-FORBIDDEN = ("torch", "stable_baselines3", "wandb", "pybullet")
+FORBIDDEN = ("torch", "stable_baselines3", "wandb", "pybullet", "ray")
 LIGHT_MODULES = [
     # the command line and what it resolves before the trainer is imported
     "rl_train.cli.main",
     "rl_train.cli.train",
     "rl_train.cli.runs",
     "rl_train.cli.eval",
+    "rl_train.cli.sweep",
+    "rl_train.sweep.spec",
+    "rl_train.sweep.report",
+    "rl_train.training.entry",
     "rl_train.evaluation.stats",
     "rl_train.evaluation.video",
     "rl_train.evaluation.renderer",
@@ -147,7 +151,8 @@ ALLOWED = {
     "vec": {"config"},
     "evaluation": {"config", "store", "vec"},
     "training": {"config", "store", "tracking", "vec", "evaluation"},
-    "cli": {"config", "store", "tracking", "training", "evaluation"},
+    "sweep": {"config", "store", "training", "evaluation"},
+    "cli": {"config", "store", "tracking", "training", "evaluation", "sweep"},
 }
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import run_cli
+
+HAS_CUDA = torch.cuda.is_available()
 
 
 def one_error_line(done) -> str:
@@ -26,11 +29,18 @@ def one_error_line(done) -> str:
         (["--vec-env", "native"], "--use-simple-env"),  # native is the kinematic env's only
         (["--config", "missing.yml"], "missing.yml"),
         (["--run-name", "a/b"], "--run-name"),
+        (["--device", "tpu"], "--device"),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda: torch sees no CUDA device",
+            marks=pytest.mark.skipif(HAS_CUDA, reason="this machine has a CUDA device"),
+        ),
     ],
 )
 def test_bad_flags(tmp_path, args, expected):
     line = one_error_line(run_cli([*args, "--output-dir", "runs"], cwd=tmp_path))
     assert line.startswith("rl-train: error:") and expected in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_bad_key_in_config_file(tmp_path):

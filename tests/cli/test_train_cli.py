@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from conftest import (
     finished_offline_run,
     only_run_dir,
     run_cli,
+    run_python,
     server_get,
     wandb_files,
 )
@@ -117,14 +116,7 @@ def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):
         "assert code == 0, code\n"
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_python(script, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run_dir = only_run_dir(tmp_path / "runs")
     assert not (run_dir / "wandb").exists() and not (tmp_path / "wandb").exists()
@@ -143,6 +135,22 @@ def test_simple_env_defaults_to_the_batched_numpy_vec_env(tmp_path):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["vec_env"] == "native" and config["n_envs"] == 8
     assert json.loads((run_dir / "run.json").read_text())["steps"] == 1024
+
+
+def test_device_auto_trains_on_what_the_machine_has(tmp_path):
+    done = run_cli(
+        ["--use-simple-env", "--n-envs", "8", "--total-timesteps", "1024", "--device", "auto"]
+        + ["--output-dir", "runs"],
+        cwd=tmp_path,
+        env=cli_env(WANDB_MODE="disabled"),
+    )
+    assert done.returncode == 0, done.stderr
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["device"] == "auto"
+    from stable_baselines3 import PPO
+
+    model = PPO.load(run_dir / "checkpoints" / "1024" / "model.zip", device="cpu")
+    assert model.num_timesteps == 1024
 
 
 def test_wandb_mode_env_var_applies_when_flag_absent(tmp_path):

@@ -1,0 +1,52 @@
+"""run_training(config): the trainer as a function, for the CLI, the sweep's trials and scripts.
+
+It keeps the CLI's order: the run is validated and its W&B run started (light modules)
+before torch is imported, so the two overlap. Keep this module's imports light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
+
+from rl_train.config.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from rl_train.evaluation.episodes import EvalResult
+    from rl_train.training.outcome import TrainResult
+
+
+def run_training(
+    config: TrainConfig,
+    explicit: Collection[str] = (),
+    resume: str | None = None,
+    on_evaluation: Callable[[int, EvalResult], str | None] | None = None,
+) -> TrainResult:
+    """Train a new run from `config` (resolved here), or, with `resume` (a run dir, a
+    checkpoint dir, a run name under config.output_dir, or "latest"), continue that run;
+    `explicit` names the fields of `config` a resume may take over (the flags typed).
+    `on_evaluation(step, result)` sees every evaluation; a string it returns stops the
+    run early, saved. UserError for anything the caller can fix."""
+    from rl_train.tracking import session
+
+    if resume:
+        from rl_train.config.resume import locate, resume_plan
+
+        run_dir, named = locate(resume, config.output_dir)
+        run_lock = session.lock_for_resume(run_dir)  # before anything of the run is read
+        try:
+            config, checkpoint = resume_plan(run_dir, named, config, set(explicit))
+        except BaseException:
+            run_lock.release()
+            raise
+        resumed = session.begin_resume(config, run_lock)
+        from rl_train.training.trainer import resume_training
+
+        return resume_training(resumed, checkpoint, on_evaluation)
+    from rl_train.config.resolve import resolve
+
+    resolve(config, cli_n_envs_given="n_envs" in explicit)
+    fresh = session.begin_fresh(config)
+    from rl_train.training.trainer import train
+
+    return train(fresh, on_evaluation)
