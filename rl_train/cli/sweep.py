@@ -174,7 +174,7 @@ def main(argv: list[str]) -> int:
     finally:
         driver.stop_ray()
     print(write_report(spec, sweep_dir), flush=True)
-    failed = [name for name, v in view.items() if v["status"] == "ERROR"]
+    failed = sorted(name for name, v in view.items() if v["status"] == "ERROR")
     for name in failed:
         print(f"rl-train: trial {name} failed: {view[name]['error']}", file=sys.stderr)
     if interrupted:
