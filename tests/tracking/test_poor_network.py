@@ -31,7 +31,8 @@ def run_id_of(run_dir: Path) -> str:
 
 def server_rows(url: str, run_id: str, key: str) -> list[int]:
     """The steps of the server's rows of one metric, duplicates included."""
-    return [m["step"] for m in server_get(url, f"/api/v2/runs/{run_id}/metrics?key={key}")["metrics"]]
+    metrics = server_get(url, f"/api/v2/runs/{run_id}/metrics?key={key}")["metrics"]
+    return [m["step"] for m in metrics]
 
 
 def listed(cwd: Path, env: dict) -> dict:
