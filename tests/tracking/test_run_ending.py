@@ -95,3 +95,27 @@ def test_no_process_of_the_run_outlives_the_trainer(tmp_path, ending, exit_code)
         from rl_train.store import wandb_txlog
 
         assert wandb_txlog.read_run(log_file).exit_code == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_logging_process_that_never_answers_is_ended_within_the_bound(tmp_path):
+    import os
+
+    from rl_train.store.record import new_run_id
+    from rl_train.tracking import client as tracking
+
+    bound = 3.0
+    tracker = tracking.start(
+        "offline", new_run_id(), tmp_path, "p", None, "n", {"lr": 1}, finish_timeout=bound
+    )
+    pid = tracker._process.pid
+    tree = {pid} | {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    assert {"wandb-core"} <= {_name(p) for p in tree}
+    tracker.log({"loss": 1.0}, step=1)
+    os.kill(pid, signal.SIGSTOP)  # frozen, as one stuck in wandb's retries: it never replies
+    started = time.monotonic()
+    tracker.finish(exit_code=0)
+    took = time.monotonic() - started
+    assert tracker.finish_timed_out
+    assert took < bound + 2 * tracking.KILL_GRACE_S + 2, took
+    assert not alive(tree), {p: _name(p) for p in alive(tree)}
