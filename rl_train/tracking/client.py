@@ -7,6 +7,7 @@ of it, and disabled mode starts no process. Online mode checks the server first
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -94,9 +95,7 @@ class Tracker:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # wandb is silent; warnings go to stderr
-                # Its own session: Ctrl-C and a TERM to our process group do not end the
-                # run before the trainer has logged its last rows; the trainer ends it.
-                start_new_session=True,
+                **own_process_group(),
             )
         finally:
             theirs.close()
@@ -230,6 +229,17 @@ class Tracker:
             "log_process_seconds": self.process_log_seconds,
             "values_logged": self.values_logged,
         }
+
+
+def own_process_group() -> dict[str, Any]:
+    """Popen arguments for a process group of its own: Ctrl-C (to the terminal's foreground
+    group) and a TERM to our group do not end the W&B run before the trainer has logged
+    its last rows; the trainer ends it. The same session, not a new one: Linux's autogroup
+    scheduling gives each session an equal share of the CPU, so a session of its own would
+    take CPU from training instead of yielding it (process.LOGGING_NICE)."""
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}  # noqa: PLW1509 (before exec, nothing else runs)
 
 
 def _descendants(pid: int) -> list[Any]:

@@ -13,9 +13,9 @@ transaction log is written before anything is sent, so what the server did not g
 on disk for `rl-train runs sync`.
 
 Started by tracking.client.Tracker as `python -m rl_train.tracking.process FD RUN_DIR`,
-FD being its end of a socket pair (RUN_DIR only names the run in `ps`), in a session of
-its own: a Ctrl-C or a TERM to the trainer's process group does not reach it, the
-trainer ends the run. Protocol (pickled tuples over multiprocessing's Connection):
+FD being its end of a socket pair (RUN_DIR only names the run in `ps`), in a process
+group of its own: a Ctrl-C or a TERM to the trainer's process group does not reach it,
+the trainer ends the run. Protocol (pickled tuples over multiprocessing's Connection):
   trainer -> here: a client.RunSpec, then ("log", row, step), ("video", key, path, step, caption),
                    ("save", path, base, policy), ("summary", values), ("flush",),
                    ("finish", exit_code)
@@ -44,6 +44,9 @@ INIT_TIMEOUT_S = 60.0
 FINISH_MARGIN_S = 4.0
 KILL_GRACE_S = 2.0  # between SIGTERM and SIGKILL of wandb-core
 PARENT_POLL_S = 0.5
+# Below the trainer and its env workers: W&B's work (and wandb-core's, which inherits it)
+# takes the CPU they leave; a few percent of a core, it keeps up (docs/logging-modes.md).
+LOGGING_NICE = 10
 LOG_FLUSH_INTERVAL_S = 2.0
 HISTOGRAM_BINS = 64
 
@@ -267,9 +270,21 @@ def watch_parent(deadline: Deadline, finish_timeout: float) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
+def lower_wandb_core_priority() -> None:
+    """wandb-core starts a session of its own, so Linux's autogroup scheduling would give
+    it a share of the CPU equal to the trainer's whole session; its autogroup gets our
+    niceness instead (silently left as it is where the kernel has no autogroups)."""
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(LOGGING_NICE))
+        except OSError:
+            pass
+
+
 def main(fd: int) -> None:
-    # In a session of its own, no terminal Ctrl-C reaches this process; a SIGTERM is the
-    # trainer (or a user) ending it now.
+    # In a process group of its own, no terminal Ctrl-C reaches this process; a SIGTERM
+    # is the trainer (or a user) ending it now.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: end_now(128 + signum))
     conn = Connection(fd)
@@ -280,6 +295,10 @@ def main(fd: int) -> None:
     deadline = Deadline()
     watch_parent(deadline, spec.finish_timeout)
     try:
+        os.nice(LOGGING_NICE)
+    except OSError:
+        pass  # not allowed here: it runs at the trainer's priority
+    try:
         run, timings = start_run(spec)
     except UserError as exc:
         conn.send(("error", str(exc), exc.exit_code))
@@ -287,6 +306,7 @@ def main(fd: int) -> None:
     except Exception as exc:  # noqa: BLE001 (reported in one line by the trainer)
         conn.send(("error", f"wandb could not start the run: {exc}", 3))
         return
+    lower_wandb_core_priority()
     conn.send(("started", {"files_dir": str(run.dir), **timings}))
     server = _RunServer(run, conn)
     exit_code = server.serve()
