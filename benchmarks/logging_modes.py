@@ -1088,14 +1088,6 @@ def main(argv: list[str] | None = None) -> int:
                     url.hostname, url.port or 80, args.latency_ms, args.bandwidth_kbps
                 )
                 server_process = local_server_process(url.hostname, url.port or 80)
-                if proxy.shaped and server_process is not None:
-                    # Behind a slow link the server stands for a remote one: on loopback it
-                    # would take the cores from training, which a remote server does not.
-                    server_process.nice(19)
-                    try:  # it runs in a session of its own: autogroup scheduling
-                        Path(f"/proc/{server_process.pid}/autogroup").write_text("19")
-                    except OSError:
-                        pass
                 online_env["WANDB_BASE_URL"] = f"http://127.0.0.1:{proxy.port}"
             else:
                 online_env["WANDB_BASE_URL"] = args.server_url

@@ -287,6 +287,8 @@ def main(fd: int) -> None:
     # is the trainer (or a user) ending it now.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: end_now(128 + signum))
+    # pass_fds made it inheritable: wandb-core must not hold the trainer's socket open.
+    os.set_inheritable(fd, False)
     conn = Connection(fd)
     try:
         spec = conn.recv()

@@ -26,6 +26,8 @@ def one_error_line(done) -> str:
         (["--vec-env", "native"], "--use-simple-env"),  # native is the kinematic env's only
         (["--config", "missing.yml"], "missing.yml"),
         (["--run-name", "a/b"], "--run-name"),
+        (["--wandb-finish-timeout", "0"], "--wandb-finish-timeout"),
+        (["--wandb-finish-timeout", "soon"], "--wandb-finish-timeout"),
     ],
 )
 def test_bad_flags(tmp_path, args, expected):

@@ -119,3 +119,24 @@ def test_a_logging_process_that_never_answers_is_ended_within_the_bound(tmp_path
     assert tracker.finish_timed_out
     assert took < bound + 2 * tracking.KILL_GRACE_S + 2, took
     assert not alive(tree), {p: _name(p) for p in alive(tree)}
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_ends_the_logging_process_and_wandb_core(tmp_path, capfd):
+    import os
+
+    from rl_train.store.record import new_run_id
+    from rl_train.tracking import client as tracking
+
+    tracker = tracking.start("offline", new_run_id(), tmp_path, "p", None, "n", {"lr": 1})
+    pid = tracker._process.pid
+    tree = {pid} | {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    os.kill(pid, signal.SIGTERM)  # a user's `kill PID` (it used to be ignored)
+    deadline = time.monotonic() + 15
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(tree), {p: _name(p) for p in alive(tree)}
+    for step in range(1, 4):  # the trainer trains on: one warning, no exception
+        tracker.log({"loss": 1.0}, step=step)
+    tracker.finish(exit_code=0)
+    assert capfd.readouterr().err.count("the W&B logging process ended") == 1
