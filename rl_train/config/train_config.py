@@ -14,7 +14,7 @@ from rl_train.store.run_config import read_run_config, write_run_config
 # auto: online when the server answers the start-up check, else offline (session.py).
 WANDB_MODES = ("offline", "online", "auto", "disabled")
 # How long the end of a run may wait for W&B's upload (--wandb-finish-timeout), seconds.
-WANDB_FINISH_TIMEOUT_S = 30.0
+WANDB_FINISH_TIMEOUT_S = 60.0
 VEC_ENVS = ("shm", "subproc", "dummy", "native")
 NATIVE_ENV_IDS = ("rltrain/PandaReachSimple-v0",)  # envs with a batched numpy VecEnv
 LOG_PROFILES = ("default", "heavy")
