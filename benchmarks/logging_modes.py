@@ -263,6 +263,9 @@ def issue_shaped_table(table: dict[tuple[str, str], dict[str, Any]]) -> str:
             network = "none"
             if mode == "online":
                 network = f"{cell(entry, 'bytes_sent', 'bytes', False)} sent"
+                known = [r["upload_complete"] for r in entry["runs"] if "upload_complete" in r]
+                if known:
+                    network += f"; all uploaded in {sum(known)}/{len(known)} runs"
             storage = cell(entry, "run_dir_bytes", "bytes", not disabled, " local")
             if mode == "online":
                 storage += " + server"
@@ -393,13 +396,46 @@ def _mode_order(mode: str) -> int:
 # ------------------------------------------------------------------------ online server
 
 
-class CountingProxy:
-    """A loopback TCP proxy in front of an http server that counts the bytes each way."""
+class Link:
+    """One direction of a slow link: a bandwidth every connection shares (each chunk waits
+    its turn on the wire) plus a fixed one-way delay."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, bandwidth_kbps: float, delay_s: float) -> None:
+        self.bytes_per_s = bandwidth_kbps * 1000 / 8 if bandwidth_kbps > 0 else 0.0
+        self.delay_s = delay_s
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, size: int) -> None:
+        if self.bytes_per_s:
+            with self._lock:
+                start = max(time.monotonic(), self._free_at)
+                self._free_at = start + size / self.bytes_per_s
+                done = self._free_at
+            time.sleep(max(0.0, done - time.monotonic()))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+
+
+class CountingProxy:
+    """A loopback TCP proxy in front of an http server that counts the bytes each way;
+    with latency_ms / bandwidth_kbps it is also a slow link: half the round-trip latency
+    each way, and each direction capped to the bandwidth."""
+
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        latency_ms: float = 0.0,
+        bandwidth_kbps: float = 0.0,
+    ) -> None:
         self.target = (target_host, target_port)
         self.sent = 0  # client -> server
         self.received = 0  # server -> client
+        self.shaped = latency_ms > 0 or bandwidth_kbps > 0
+        self._links = {
+            outgoing: Link(bandwidth_kbps, latency_ms / 2000) for outgoing in (True, False)
+        }
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.5)
@@ -431,11 +467,16 @@ class CountingProxy:
                 threading.Thread(target=self._pipe, args=(src, dst, outgoing), daemon=True).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, outgoing: bool) -> None:
+        link = self._links[outgoing]
+        # Small chunks on a slow link, so the delay and the cap apply as the bytes flow.
+        chunk = 4096 if self.shaped else 65536
         try:
             while True:
-                data = src.recv(65536)
+                data = src.recv(chunk)
                 if not data:
                     break
+                if self.shaped:
+                    link.wait(len(data))
                 dst.sendall(data)
                 with self._lock:
                     if outgoing:
@@ -546,7 +587,21 @@ def cli_args(spec: RunSpec, args: argparse.Namespace, output_dir: Path) -> list[
     ]  # fmt: skip
     if spec.checkpoint_freq is not None:
         cli += ["--checkpoint-freq", str(spec.checkpoint_freq)]
+    if getattr(args, "wandb_finish_timeout", None):
+        cli += ["--wandb-finish-timeout", str(args.wandb_finish_timeout)]
     return cli + spec.extra
+
+
+def link_description(args: argparse.Namespace) -> str | None:
+    """The slow link the proxy makes, or None for plain loopback."""
+    if not getattr(args, "latency_ms", 0) and not getattr(args, "bandwidth_kbps", 0):
+        return None
+    parts = []
+    if args.latency_ms:
+        parts.append(f"{args.latency_ms:g} ms round-trip latency added")
+    if args.bandwidth_kbps:
+        parts.append(f"{args.bandwidth_kbps:g} kbit/s each way")
+    return ", ".join(parts) + " (the benchmark's loopback proxy)"
 
 
 def _tree(pid: int) -> list[Any]:
@@ -696,6 +751,10 @@ def run_one(
         if spec.mode == "disabled":
             for key in ("wandb_init_s", "wandb_wait_s", "wandb_finish_s", "wandb_import_s"):
                 result[key] = None  # no W&B run: nothing to time
+        uploads = list(record.get("uploads", {}).values())
+        if spec.mode == "online":
+            # Did the server get it all within the finish bound (store/upload.py)?
+            result["upload_complete"] = bool(uploads) and all(u["complete"] for u in uploads)
         result["run_dir_bytes"] = dir_bytes(run_dir)
         result["wandb_dir_bytes"] = dir_bytes(run_dir / "wandb")
         result["steps"] = record.get("steps")
@@ -840,6 +899,7 @@ def write_outputs(
         f"Date: {meta['started']}; load average before {meta['load_before']}, "
         f"after {meta.get('load_after', '?')}  ",
         f"Job: {meta['job']}  ",
+        *([f"Link to the server: {meta['link']}  "] if meta.get("link") else []),
         "",
         "Each cell: median (min–max) over the repetitions; ×r = ratio of the median to "
         "disabled's. Startup = process start to the first env step; wandb.init = the call "
@@ -937,6 +997,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="its API key (default: $WANDB_API_KEY)",
     )
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="online: round-trip latency the loopback proxy adds, half each way (default: 0)",
+    )
+    parser.add_argument(
+        "--bandwidth-kbps",
+        type=float,
+        default=0.0,
+        help="online: the proxy's bandwidth cap in kbit/s, each way, shared by all "
+        "connections (default: 0, no cap)",
+    )
+    parser.add_argument(
+        "--wandb-finish-timeout",
+        type=float,
+        default=None,
+        help="rl-train --wandb-finish-timeout for every run (default: rl-train's own)",
+    )
+    parser.add_argument(
         "--run-timeout",
         type=float,
         default=900.0,
@@ -1005,7 +1084,9 @@ def main(argv: list[str] | None = None) -> int:
             url = urllib.parse.urlsplit(args.server_url)
             online_env = dict(run_env, WANDB_API_KEY=args.api_key)
             if url.scheme == "http" and url.hostname:
-                proxy = CountingProxy(url.hostname, url.port or 80)
+                proxy = CountingProxy(
+                    url.hostname, url.port or 80, args.latency_ms, args.bandwidth_kbps
+                )
                 server_process = local_server_process(url.hostname, url.port or 80)
                 online_env["WANDB_BASE_URL"] = f"http://127.0.0.1:{proxy.port}"
             else:
@@ -1033,6 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes_sent_how": BYTES_SENT_HOW,
         "memory_how": MEMORY_HOW,
         "server": args.server_url if "online" in args.modes else None,
+        "link": link_description(args),
         "online_unavailable": online_unavailable,
     }
     runs: list[dict[str, Any]] = []

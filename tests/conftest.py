@@ -103,3 +103,114 @@ def server_get(base_url: str, path: str) -> dict:
     """Read the server's REST API (openwandb's, which CI runs)."""
     with urllib.request.urlopen(f"{base_url}{path}", timeout=10) as response:
         return json.load(response)
+
+
+# ---------------------------------------------------------------- a server of the test's own
+
+OPENWANDB = Path(os.environ.get("TMPDIR", "/tmp")) / "rl-train-openwandb-venv" / "bin" / "openwandb"
+
+
+def free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnServer:
+    """openwandb on a free loopback port, in the virtualenv CI installs it in (.ci/run);
+    a test stops it mid-run and starts it again on the same data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = ""
+        self.process: subprocess.Popen | None = None
+        subprocess.run(
+            [str(OPENWANDB), "init", "--data-dir", str(data_dir)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        import re
+        import time
+
+        log = self.data_dir.parent / f"server-{self.port}.log"
+        self.process = subprocess.Popen(
+            [str(OPENWANDB), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            + ["--data-dir", str(self.data_dir)],
+            stdout=open(log, "ab"),  # noqa: SIM115 (the server owns it until it ends)
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, log.read_text()
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        found = re.findall(r"WANDB_API_KEY=([A-Za-z0-9_-]+)", log.read_text())
+        assert found, log.read_text()
+        self.api_key = found[-1]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        return cli_env(WANDB_BASE_URL=self.url, WANDB_API_KEY=self.api_key, **overrides)
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A started OwnServer; skipped without openwandb installed (failed in CI)."""
+    if not OPENWANDB.exists():
+        if os.environ.get("RL_TRAIN_REQUIRE_ONLINE") == "1":
+            pytest.fail(f"RL_TRAIN_REQUIRE_ONLINE=1 but {OPENWANDB} is not installed")
+        pytest.skip(f"no {OPENWANDB} (see .ci/run for how CI installs it)")
+    server = OwnServer(tmp_path / "server")
+    server.start()
+    yield server
+    server.stop()
+
+
+def run_processes(root_pid: int, run_dir: Path) -> set[int]:
+    """The live processes of a run: the trainer's descendants (the logging process,
+    wandb-core, env workers) and any process whose command line names the run dir."""
+    import psutil
+
+    found = set()
+    try:
+        found.update(p.pid for p in psutil.Process(root_pid).children(recursive=True))
+    except psutil.Error:
+        pass
+    marker = str(run_dir.resolve())
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if marker in " ".join(process.info["cmdline"] or []):
+            found.add(process.info["pid"])
+    found.discard(root_pid)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    import psutil
+
+    living = set()
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.add(pid)
+        except psutil.Error:
+            pass
+    return living

@@ -1,4 +1,4 @@
-"""argparse as rl-train uses it: one-line errors, whole numbers with a minimum."""
+"""argparse as rl-train uses it: one-line errors, whole numbers with a minimum, seconds."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def whole_number(minimum: int):
         return value
 
     return parse
+
+
+def seconds_value(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value

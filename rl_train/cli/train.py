@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rl_train.cli.parsing import OneLineParser, whole_number
+from rl_train.cli.parsing import OneLineParser, seconds_value, whole_number
 from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
     DEVICES,
@@ -13,6 +13,7 @@ from rl_train.config.train_config import (
     MAX_EVALUATIONS,
     VEC_ENVS,
     WANDB_CHECKPOINTS,
+    WANDB_FINISH_TIMEOUT_S,
     WANDB_MODES,
     TrainConfig,
     default_vec_env,
@@ -141,7 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--wandb_mode",
         choices=WANDB_MODES,
         default=None,
-        help="default: $WANDB_MODE, else offline",
+        help="offline: log locally, `rl-train runs sync` later; online: upload as it trains "
+        "(the server must answer at the start); auto: online if the server answers, else "
+        "offline; disabled: no W&B (default: $WANDB_MODE, else offline)",
+    )
+    wandb.add_argument(
+        "--wandb-finish-timeout",
+        type=seconds_value,
+        default=WANDB_FINISH_TIMEOUT_S,
+        metavar="SECONDS",
+        help="at the end, how long to wait for the W&B upload before leaving the rest to "
+        f"`rl-train runs sync` (default: {WANDB_FINISH_TIMEOUT_S:.0f})",
     )
     wandb.add_argument(
         "--wandb-offline",
@@ -219,6 +230,7 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         wandb_project=args.wandb_project,
         wandb_entity=args.wandb_entity,
         wandb_checkpoints=args.wandb_checkpoints,
+        wandb_finish_timeout=args.wandb_finish_timeout,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         eval_video=args.eval_video,

@@ -27,6 +27,7 @@ OVERRIDABLE = {
     "keep_checkpoints",
     "wandb_mode",
     "wandb_checkpoints",
+    "wandb_finish_timeout",
     "log_profile",
     "eval_freq",
     "eval_episodes",

@@ -11,7 +11,10 @@ from typing import Any
 from rl_train.errors import UserError
 from rl_train.store.run_config import read_run_config, write_run_config
 
-WANDB_MODES = ("offline", "online", "disabled")
+# auto: online when the server answers the start-up check, else offline (session.py).
+WANDB_MODES = ("offline", "online", "auto", "disabled")
+# How long the end of a run may wait for W&B's upload (--wandb-finish-timeout), seconds.
+WANDB_FINISH_TIMEOUT_S = 60.0
 VEC_ENVS = ("shm", "subproc", "dummy", "native")
 NATIVE_ENV_IDS = ("rltrain/PandaReachSimple-v0",)  # envs with a batched numpy VecEnv
 LOG_PROFILES = ("default", "heavy")
@@ -45,6 +48,7 @@ class TrainConfig:
     wandb_project: str = "rl-train"
     wandb_entity: str | None = None
     wandb_checkpoints: str = "kept"
+    wandb_finish_timeout: float = WANDB_FINISH_TIMEOUT_S
     run_name: str = ""
     output_dir: str = "runs"
     checkpoint_freq: int = 10_000

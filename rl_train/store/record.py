@@ -49,6 +49,9 @@ class RunRecord:
     success_rate: float | None = None
     rollout_success_rate: float | None = None
     wandb_dirs: list[str] = field(default_factory=list)
+    # Online folders: how far the upload got when the session ended (store/upload.py),
+    # {folder name: {"history_rows_uploaded": n, "complete": bool}}.
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: int = 0
     session_started: float = field(default_factory=time.time)
     session_start_step: int = 0

@@ -3,11 +3,18 @@
 The W&B folders are handed to the real `wandb sync` CLI. What was synced is recorded in
 <run_dir>/sync.json, written atomically only after every folder of the run uploaded, so
 `list` and `clean --synced` never trust a half-finished sync.
+
+An online folder whose upload stopped short (a dead server, the finish bound) is uploaded
+as its remainder: a copy of its transaction log without the history rows the server
+acknowledged (store/upload.py), synced into the same W&B run. `wandb sync` of the whole
+folder would send those rows again: a server that appends what it gets (openwandb does)
+would then hold them twice.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +27,20 @@ from rl_train.store.atomic import write_text_atomic
 from rl_train.store.layout import SYNC_FILE, sync_markers, wandb_logs
 from rl_train.store.lock import RunLock
 from rl_train.store.query import LocalRun, older_than
+from rl_train.store.upload import is_online_folder, upload_progress
+
+REMAINDER_DIR = ".sync-remainder"  # in the run dir, while `runs sync` uploads a remainder
 
 SYNC_TIMEOUT_S = 3600.0
 SYNC_BUSY = "sync it when it ends"
+DEFAULT_OUTPUT_DIR = Path("runs")
+
+
+def sync_command(run_dir: Path) -> str:
+    """The command that uploads what of this run the server lacks. `rl-train runs sync`
+    works wherever rl-train does (wandb's CLI may not be on PATH)."""
+    where = "" if run_dir.parent == DEFAULT_OUTPUT_DIR else f" --output-dir {run_dir.parent}"
+    return f"rl-train runs sync {run_dir.name}{where}"
 
 
 def _fingerprint(folder: Path) -> dict[str, int]:
@@ -40,28 +58,40 @@ def read_sync_record(run: LocalRun) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _uploaded(folder: Path, synced: dict[str, Any]) -> bool:
+    """On the server: synced as it is now, or an online folder whose upload completed."""
+    if synced.get(folder.name) == _fingerprint(folder):
+        return True
+    return is_online_folder(folder) and upload_progress(folder).complete
+
+
 def unsynced_dirs(run: LocalRun) -> list[Path]:
-    """The offline folders still to upload: from the first one that is new or changed
-    since the last sync through the newest, so the server gets the history in order."""
+    """The folders still to upload, oldest first: from the first one that is new or
+    changed since the last sync (or online and not fully uploaded), every later offline
+    folder, so the server gets the history in order, and every later online folder the
+    server lacks part of."""
     synced = read_sync_record(run).get("folders", {})
-    folders = run.offline_dirs()
+    folders = run.wandb_dirs()
     for index, folder in enumerate(folders):
-        if synced.get(folder.name) != _fingerprint(folder):
-            return folders[index:]
+        if not _uploaded(folder, synced):
+            rest = folders[index + 1 :]
+            later = [f for f in rest if not is_online_folder(f) or not _uploaded(f, synced)]
+            return [folder, *later]
     return []
 
 
 def sync_status(run: LocalRun) -> str:
-    """synced | partly (new data since the last sync) | no | online | local (no W&B data)."""
+    """synced | partly (new data since the last sync, or an online upload that stopped
+    short) | no | online (uploaded as it trained) | local (no W&B data)."""
     folders = run.wandb_dirs()
     if not folders:
         return "local"
-    if not run.offline_dirs():
-        return "online"
     pending = unsynced_dirs(run)
     if not pending:
-        return "synced"
-    return "partly" if read_sync_record(run).get("folders") else "no"
+        return "synced" if run.offline_dirs() or read_sync_record(run) else "online"
+    if read_sync_record(run).get("folders") or any(is_online_folder(f) for f in folders):
+        return "partly"
+    return "no"
 
 
 def wandb_executable() -> Path:
@@ -99,10 +129,8 @@ def _skip_reason(run: LocalRun, finished_only: bool, min_age_s: float | None) ->
         return "newer than --older-than"
     if not run.wandb_dirs():
         return "no W&B data (trained with --wandb-mode disabled)"
-    if not run.offline_dirs():
-        return "online run, already on the server"
     if not unsynced_dirs(run):
-        return "already synced"
+        return "already synced" if run.offline_dirs() else "online run, already on the server"
     return ""
 
 
@@ -114,28 +142,63 @@ def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
     with RunLock.acquire(run.path, "sync", SYNC_BUSY):
         # Taken before the upload: a log that grows meanwhile then shows as not synced.
         uploaded = {f.name: _fingerprint(f) for f in folders}
-        for folder in folders:
-            for marker in sync_markers(folder):
-                marker.unlink()  # wandb's own marker: it must come from this sync
-        command = [str(wandb_exe), "sync", "--include-synced", *(str(f.resolve()) for f in folders)]
+        shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)  # a killed sync's
         try:
-            done = subprocess.run(
-                command,
-                cwd=run.path,  # wandb writes its debug-cli log under ./wandb: keep it in the run
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=SYNC_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            raise UserError(
-                f"wandb sync of {run.name} took over {SYNC_TIMEOUT_S:.0f} s; "
-                f"check the server at {base_url} and retry"
-            ) from None
-        missing = [f.name for f in folders if not sync_markers(f)]
-        if done.returncode != 0 or missing:
-            raise UserError(f"wandb sync of {run.name} failed: {_wandb_problem(done)}")
+            sources = [_upload_source(run, folder) for folder in folders]
+            _run_wandb_sync(plan, sources, wandb_exe, base_url)
+        finally:
+            shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)
         _record_sync(run, uploaded, base_url)
+
+
+def _upload_source(run: LocalRun, folder: Path) -> Path:
+    """What `wandb sync` gets for a folder: the folder, or for an online folder that the
+    server has part of, its remainder (see the module doc)."""
+    if not is_online_folder(folder):
+        return folder
+    sent = upload_progress(folder).history_rows
+    if sent == 0:
+        return folder  # nothing of its history reached the server: all of it goes
+    from rl_train.store import wandb_txlog
+
+    log_file = wandb_logs(folder)[0]
+    remainder = run.path / REMAINDER_DIR / folder.name
+    remainder.mkdir(parents=True)
+    wandb_txlog.write_without_first_rows(log_file, remainder / log_file.name, sent)
+    # The files its records name are uploaded from the folder's files/ (media, checkpoints).
+    (remainder / "files").symlink_to((folder / "files").resolve(), target_is_directory=True)
+    return remainder
+
+
+def _run_wandb_sync(plan: SyncPlan, sources: list[Path], wandb_exe: Path, base_url: str) -> None:
+    run = plan.run
+    for source in sources:
+        for marker in sync_markers(source):
+            marker.unlink()  # wandb's own marker: it must come from this sync
+    command = [
+        str(wandb_exe),
+        "sync",
+        "--include-synced",
+        "--include-online",  # online folders (run-*) whose upload stopped short
+        *(str(f.resolve()) for f in sources),
+    ]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=run.path,  # wandb writes its debug-cli log under ./wandb: keep it in the run
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=SYNC_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError(
+            f"wandb sync of {run.name} took over {SYNC_TIMEOUT_S:.0f} s; "
+            f"check the server at {base_url} and retry"
+        ) from None
+    missing = [f.name for f in sources if not sync_markers(f)]
+    if done.returncode != 0 or missing:
+        raise UserError(f"wandb sync of {run.name} failed: {_wandb_problem(done)}")
 
 
 def _wandb_problem(done: subprocess.CompletedProcess) -> str:

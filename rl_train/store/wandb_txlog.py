@@ -273,3 +273,25 @@ def cut_stale_history(wandb_dirs: list[str], step: int) -> None:
                     f"{log_file.parent.name} (original kept as {log_file.name}.bak)",
                     file=sys.stderr,
                 )
+
+
+def write_without_first_rows(path: str | Path, out: Path, rows: int) -> int:
+    """Write to `out` the log at `path` less its first `rows` history rows (those a server
+    already has: store/sync.py), every other record kept, in order. Returns the history
+    rows written."""
+    scanned = scan(path)
+    kept, seen, written = [], 0, 0
+    for record, raw in zip(scanned.records, scanned.raw, strict=True):
+        if record.WhichOneof("record_type") == "history":
+            seen += 1
+            if seen <= rows:
+                continue
+            written += 1
+        kept.append(raw)
+    tmp = temporary_sibling(out)
+    with open(tmp, "wb") as f:
+        f.write(_frame(kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out)
+    return written

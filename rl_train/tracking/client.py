@@ -7,6 +7,8 @@ of it, and disabled mode starts no process. Online mode checks the server first
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +18,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rl_train.config.train_config import WANDB_FINISH_TIMEOUT_S
 from rl_train.errors import UserError
 
 LOGGING_PROCESS_MODULE = "rl_train.tracking.process"
+KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL of the logging process and wandb-core
 
 
 @dataclass
@@ -34,6 +38,7 @@ class RunSpec:
     config: dict[str, Any]
     resuming: bool = False
     group: str | None = None  # W&B's run group: a sweep's name
+    finish_timeout: float = WANDB_FINISH_TIMEOUT_S  # the whole finish, from training's end
 
 
 class Tracker:
@@ -45,9 +50,13 @@ class Tracker:
     far behind), log() waits: back-pressure, not unbounded memory.
     """
 
-    def __init__(self, mode: str, run_id: str) -> None:
+    def __init__(
+        self, mode: str, run_id: str, finish_timeout: float = WANDB_FINISH_TIMEOUT_S
+    ) -> None:
         self.mode = mode
         self.run_id = run_id
+        self.finish_timeout = finish_timeout
+        self.finish_timed_out = False  # the logging process had to be killed
         self.files_dir: Path | None = None  # the run's files/ folder, once started
         self.import_seconds = 0.0  # import wandb
         self.init_seconds = 0.0  # the wandb.init call
@@ -77,10 +86,17 @@ class Tracker:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", LOGGING_PROCESS_MODULE, str(theirs.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    LOGGING_PROCESS_MODULE,
+                    str(theirs.fileno()),
+                    str(spec.run_dir.resolve()),  # names the run in `ps`
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # wandb is silent; warnings go to stderr
+                **own_process_group(),
             )
         finally:
             theirs.close()
@@ -166,23 +182,42 @@ class Tracker:
         return reply
 
     def finish(self, exit_code: int = 0) -> None:
+        """End the W&B run within `finish_timeout` seconds: past it, the logging process and
+        wandb-core are ended (finish_timed_out) and what the server lacks stays on disk."""
         if self._conn is None:
             return
         started = time.perf_counter()
         self._send(("finish", exit_code))
-        reply = self._reply("finished")
-        if reply is not None:
+        reply = None
+        try:
+            if self._conn is not None and self._conn.poll(self.finish_timeout):
+                reply = self._conn.recv()
+        except (EOFError, OSError):
+            pass  # it died: the same as no reply
+        if reply is not None and reply[0] == "finished":
             self.process_log_seconds = reply[1]["log_s"]
-        self._close()
+        else:
+            self.finish_timed_out = self._process_alive()
+        remaining = self.finish_timeout - (time.perf_counter() - started)
+        self._close(wait_s=max(remaining, 1.0))
         self.finish_seconds = time.perf_counter() - started
 
-    def _close(self) -> None:
+    def _process_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _close(self, wait_s: float = 5.0) -> None:
+        """Close the socket and see the logging process end: after `wait_s` seconds it
+        and wandb-core get SIGTERM, then SIGKILL; no process of the run is left."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if self._process is not None:
-            self._process.wait()
-            self._process = None
+        if self._process is None:
+            return
+        try:
+            self._process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            end_process_tree(self._process)
+        self._process = None
 
     def timings(self) -> dict[str, float | int]:
         return {
@@ -197,6 +232,50 @@ class Tracker:
         }
 
 
+def own_process_group() -> dict[str, Any]:
+    """Popen arguments for a process group of its own: Ctrl-C (to the terminal's foreground
+    group) and a TERM to our group do not end the W&B run before the trainer has logged
+    its last rows; the trainer ends it. The same session, not a new one: Linux's autogroup
+    scheduling gives each session an equal share of the CPU, so a session of its own would
+    take CPU from training instead of yielding it (process.LOGGING_NICE)."""
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}  # noqa: PLW1509 (before exec, nothing else runs)
+
+
+def _descendants(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def end_process_tree(process: subprocess.Popen) -> None:
+    """SIGTERM to the logging process and wandb-core (which leads a process group of its
+    own), KILL_GRACE_S to go, then SIGKILL to whatever is left."""
+    import psutil
+
+    tree = _descendants(process.pid)  # found before they go: orphans lose their parent
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for child in tree:
+            try:
+                child.send_signal(signum)
+            except psutil.Error:
+                pass
+        if process.poll() is None:
+            process.send_signal(signum)
+        try:
+            process.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            continue
+        _, alive = psutil.wait_procs(tree, timeout=KILL_GRACE_S)
+        if not alive:
+            return
+        tree = alive
+
+
 class BackgroundStart:
     """Start the W&B run in its logging process, which imports wandb and waits for
     wandb-core while the trainer imports torch and starts its env workers (session.py);
@@ -205,7 +284,7 @@ class BackgroundStart:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         spec = RunSpec(*args, **kwargs)
-        self._tracker = Tracker(spec.mode, spec.run_id)
+        self._tracker = Tracker(spec.mode, spec.run_id, spec.finish_timeout)
         if spec.mode != "disabled":
             self._tracker._launch(spec)
 

@@ -5,10 +5,17 @@ its asyncio and logging threads). Here the trainer only pickles each row into a 
 this process, wandb and wandb-core do the rest beside it (docs/logging-modes.md).
 
 It also finishes the run when the trainer dies without doing so (a crash, SIGKILL):
-the socket's end-of-file is the signal, and the run ends with exit code 1.
+the socket's end-of-file is the signal, and the run ends with exit code 1. It never
+outlives its finish bound (RunSpec.finish_timeout): wandb's own finish_timeout asks wandb
+to give up first; past the bound, or on SIGTERM (what the trainer sends when its own wait
+runs out), it kills wandb-core (which runs in a session of its own) and exits. The local
+transaction log is written before anything is sent, so what the server did not get stays
+on disk for `rl-train runs sync`.
 
-Started by tracking.client.Tracker as `python -m rl_train.tracking.process FD`, FD being
-its end of a socket pair. Protocol (pickled tuples over multiprocessing's Connection):
+Started by tracking.client.Tracker as `python -m rl_train.tracking.process FD RUN_DIR`,
+FD being its end of a socket pair (RUN_DIR only names the run in `ps`), in a process
+group of its own: a Ctrl-C or a TERM to the trainer's process group does not reach it,
+the trainer ends the run. Protocol (pickled tuples over multiprocessing's Connection):
   trainer -> here: a client.RunSpec, then ("log", row, step), ("video", key, path, step, caption),
                    ("save", path, base, policy), ("summary", values), ("flush",),
                    ("finish", exit_code)
@@ -22,6 +29,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +39,14 @@ from rl_train.tracking.client import RunSpec
 from rl_train.tracking.server import check_server_reachable, server_url
 
 INIT_TIMEOUT_S = 60.0
+# Of the finish bound, what wandb's own finish_timeout leaves for the rest: the last
+# file-stream request, our reply, and wandb's teardown.
+FINISH_MARGIN_S = 4.0
+KILL_GRACE_S = 2.0  # between SIGTERM and SIGKILL of wandb-core
+PARENT_POLL_S = 0.5
+# Below the trainer and its env workers: W&B's work (and wandb-core's, which inherits it)
+# takes the CPU they leave; a few percent of a core, it keeps up (docs/logging-modes.md).
+LOGGING_NICE = 10
 LOG_FLUSH_INTERVAL_S = 2.0
 HISTOGRAM_BINS = 64
 
@@ -80,7 +96,13 @@ def start_run(spec: RunSpec) -> tuple[Any, dict[str, float]]:
     settings = wandb.Settings(
         console="off",  # our progress line is not worth a copy in the run
         init_timeout=INIT_TIMEOUT_S,
+        # wandb otherwise waits for the server for ever at the end (a dead server: minutes
+        # of retries); past this it gives up and leaves the rest in the local log.
+        finish_timeout=max(1.0, spec.finish_timeout - FINISH_MARGIN_S),
         silent=True,
+        # Its warnings go to its debug log: a dead server's "timed out finishing run" and
+        # "fatal error while uploading" become the trainer's one line with the fix.
+        show_warnings=False,
         **lean_settings(wandb.Settings),
     )
     try:
@@ -176,16 +198,109 @@ class _RunServer:
                     print(f"rl-train: warning: W&B logging failed: {exc}", file=sys.stderr)
 
 
+def _children() -> list[int]:
+    """This process's child processes (wandb-core), from /proc: the standard library only."""
+    me, found = str(os.getpid()), []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me:
+            found.append(int(entry))
+    return found
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        for send in (os.killpg, os.kill):  # wandb-core leads a process group of its own
+            try:
+                send(pid, signum)
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
+
+
+def end_now(exit_code: int) -> None:
+    """Kill wandb-core (TERM, then KILL) and exit at once, whatever the run is doing."""
+    children = _children()
+    _signal_all(children, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE_S
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in children):
+        for pid in children:
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it, or it lingers as a zombie
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+    _signal_all(_children(), signal.SIGKILL)
+    os._exit(exit_code)
+
+
+class Deadline:
+    """Ends the process (end_now) once armed and `seconds` have passed."""
+
+    def __init__(self) -> None:
+        self._armed = threading.Event()
+        self._lock = threading.Lock()
+
+    def arm(self, seconds: float, exit_code: int) -> None:
+        with self._lock:
+            if self._armed.is_set():
+                return
+            self._armed.set()
+        timer = threading.Timer(seconds, end_now, args=(exit_code,))
+        timer.daemon = True
+        timer.start()
+
+
+def watch_parent(deadline: Deadline, finish_timeout: float) -> None:
+    """If the trainer dies while this process is busy elsewhere than reading the socket
+    (whose end-of-file also tells), the finish bound starts all the same."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        deadline.arm(finish_timeout, 1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def lower_wandb_core_priority() -> None:
+    """wandb-core starts a session of its own, so Linux's autogroup scheduling would give
+    it a share of the CPU equal to the trainer's whole session; its autogroup gets our
+    niceness instead (silently left as it is where the kernel has no autogroups)."""
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(LOGGING_NICE))
+        except OSError:
+            pass
+
+
 def main(fd: int) -> None:
-    # Ctrl-C and a TERM to the process group reach this process too; the trainer
-    # decides when the run ends, and ends it through the socket (or by dying).
+    # In a process group of its own, no terminal Ctrl-C reaches this process; a SIGTERM
+    # is the trainer (or a user) ending it now.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: end_now(128 + signum))
+    # pass_fds made it inheritable: wandb-core must not hold the trainer's socket open.
+    os.set_inheritable(fd, False)
     conn = Connection(fd)
     try:
         spec = conn.recv()
     except (EOFError, OSError):
         return
+    deadline = Deadline()
+    watch_parent(deadline, spec.finish_timeout)
+    try:
+        os.nice(LOGGING_NICE)
+    except OSError:
+        pass  # not allowed here: it runs at the trainer's priority
     try:
         run, timings = start_run(spec)
     except UserError as exc:
@@ -194,9 +309,12 @@ def main(fd: int) -> None:
     except Exception as exc:  # noqa: BLE001 (reported in one line by the trainer)
         conn.send(("error", f"wandb could not start the run: {exc}", 3))
         return
+    lower_wandb_core_priority()
     conn.send(("started", {"files_dir": str(run.dir), **timings}))
     server = _RunServer(run, conn)
     exit_code = server.serve()
+    # A little short of the bound: the trainer, waiting the whole bound, still gets the reply.
+    deadline.arm(max(1.0, spec.finish_timeout - 1.0), exit_code)
     started = time.perf_counter()
     run.finish(exit_code=exit_code)
     timings["finish_s"] = time.perf_counter() - started
@@ -205,6 +323,8 @@ def main(fd: int) -> None:
         conn.send(("finished", timings))
     except OSError:
         pass  # the trainer is gone
+    conn.close()
+    # wandb's teardown at exit (it stops wandb-core) runs within the armed deadline too.
 
 
 if __name__ == "__main__":

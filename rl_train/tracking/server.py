@@ -20,16 +20,24 @@ def server_url() -> str:
     return os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)
 
 
-def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_S) -> None:
-    """Raise UserError unless an HTTP server answers at base_url within timeout."""
+def server_problem(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_S) -> str | None:
+    """Why no HTTP server answers at base_url within timeout, or None when one does."""
     try:
         urllib.request.urlopen(base_url, timeout=timeout).close()
     except urllib.error.HTTPError:
-        return  # it answered; the status does not matter here
+        return None  # it answered; the status does not matter here
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
+def check_server_reachable(base_url: str, timeout: float = SERVER_CHECK_TIMEOUT_S) -> None:
+    """Raise UserError unless an HTTP server answers at base_url within timeout."""
+    reason = server_problem(base_url, timeout)
+    if reason is not None:
         raise UserError(
             f"W&B server {base_url} is not reachable ({reason}); train with "
-            f"--wandb-mode offline and `wandb sync` later, or set WANDB_BASE_URL",
+            f"--wandb-mode offline (or auto) and `rl-train runs sync` later, or set "
+            "WANDB_BASE_URL",
             exit_code=3,
-        ) from None
+        )

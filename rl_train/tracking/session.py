@@ -9,6 +9,7 @@ torch (tests/test_import_rules.py).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from rl_train.store import lock
 from rl_train.store.layout import CHECKPOINTS_DIR, LOCK_FILE
 from rl_train.store.lock import RunInUse, RunLock
 from rl_train.store.record import RunRecord
+from rl_train.store.sync import sync_command
 from rl_train.tracking.client import BackgroundStart
-from rl_train.tracking.server import check_server_reachable, server_url
+from rl_train.tracking.server import check_server_reachable, server_problem, server_url
 
 # What to do when another process holds the run, for the one-line refusal.
 FRESH_RUN_BUSY = "choose another --run-name, or wait until it ends"
@@ -36,6 +38,27 @@ class Session:
     tracker_start: BackgroundStart  # the W&B run starting in its logging process
     lock: RunLock  # held for the whole session: no other process writes the run
     resuming: bool = False
+    wandb_mode: str = "offline"  # what this session runs: config's, with auto decided
+
+
+def session_wandb_mode(config: TrainConfig) -> str:
+    """online with no server is an error (before anything is written); auto becomes online
+    when the server answers, else offline, said in one line with the later upload."""
+    if config.wandb_mode == "online":
+        check_server_reachable(server_url())
+    if config.wandb_mode != "auto":
+        return config.wandb_mode
+    base_url = server_url()
+    reason = server_problem(base_url)
+    if reason is None:
+        return "online"
+    print(
+        f"rl-train: W&B server {base_url} is not reachable ({reason}); training offline "
+        f"(--wandb-mode auto): upload later with `{sync_command(config.run_dir)}`",
+        file=sys.stderr,
+        flush=True,
+    )
+    return "offline"
 
 
 def _holds_other_files(run_dir: Path) -> bool:
@@ -90,12 +113,11 @@ def lock_for_resume(run_dir: Path) -> RunLock:
 
 def begin_fresh(config: TrainConfig) -> Session:
     """A new run: its dir (which must not hold another run) and config, then W&B."""
-    if config.wandb_mode == "online":  # fail before anything is written
-        check_server_reachable(server_url())
+    mode = session_wandb_mode(config)  # fails before anything is written
     run_lock = prepare_run_dir(config)
     try:
         write_config(config)
-        return _begin(config, run_lock, resuming=False)
+        return _begin(config, run_lock, mode, resuming=False)
     except BaseException:
         run_lock.release()
         raise
@@ -105,19 +127,18 @@ def begin_resume(config: TrainConfig, run_lock: RunLock) -> Session:
     """A run continued from its checkpoint (or from step 0 when it has none): the same run
     id and W&B run, resumed. `run_lock` is the run's, from lock_for_resume."""
     try:
-        if config.wandb_mode == "online":
-            check_server_reachable(server_url())
+        mode = session_wandb_mode(config)
         write_config(config)
-        return _begin(config, run_lock, resuming=True)
+        return _begin(config, run_lock, mode, resuming=True)
     except BaseException:
         run_lock.release()
         raise
 
 
-def _begin(config: TrainConfig, run_lock: RunLock, resuming: bool) -> Session:
+def _begin(config: TrainConfig, run_lock: RunLock, mode: str, resuming: bool) -> Session:
     record = RunRecord.load_or_new(config.run_dir, config)
     tracker_start = BackgroundStart(
-        config.wandb_mode,
+        mode,
         record.run_id,
         config.run_dir,
         config.wandb_project,
@@ -126,5 +147,6 @@ def _begin(config: TrainConfig, run_lock: RunLock, resuming: bool) -> Session:
         config.to_dict(),
         resuming=resuming,
         group=config.wandb_group,
+        finish_timeout=config.wandb_finish_timeout,
     )
-    return Session(config, record, tracker_start, run_lock, resuming)
+    return Session(config, record, tracker_start, run_lock, resuming, mode)

@@ -11,6 +11,7 @@ from pathlib import Path
 from rl_train.store import checkpoint
 from rl_train.store.layout import CHECKPOINTS_DIR, TB_DIR
 from rl_train.store.record import RunRecord
+from rl_train.store.sync import sync_command
 from rl_train.units import format_duration
 
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -55,6 +56,7 @@ def summary_lines(
     run_dir: Path,
     wandb_mode: str,
     success: float | None,
+    upload_complete: bool = True,
 ) -> list[str]:
     """What the session did and where its data is, for the terminal."""
     elapsed = time.time() - record.session_started
@@ -79,13 +81,15 @@ def summary_lines(
         pass  # no evaluation kept one
     lines.append(f"  tensorboard:  tensorboard --logdir {run_dir / TB_DIR}")
     wandb_dirs = record.wandb_dirs
-    # `rl-train runs sync` works wherever rl-train does (wandb's CLI may not be on PATH),
-    # and uploads every W&B folder of the run, in order.
+    # `rl-train runs sync` uploads every W&B folder of the run, in order, and the part of
+    # an online one the server did not get.
     if wandb_dirs and wandb_mode == "offline":
         lines.append(f"  W&B offline:  {wandb_dirs[-1]}")
-        lines.append(f"  sync with:    rl-train runs sync {run_dir.name}{where}")
+        lines.append(f"  sync with:    {sync_command(run_dir)}")
     elif wandb_dirs:
         lines.append(f"  W&B run:      {wandb_dirs[-1]}")
+        if not upload_complete:
+            lines.append(f"  sync with:    {sync_command(run_dir)} (not fully uploaded)")
     if state in ("interrupted", "crashed") and latest is not None:
         lines.append(f"  resume with:  rl-train --resume {run_dir}")
     return lines

@@ -33,9 +33,10 @@ from rl_train.errors import UserError
 from rl_train.evaluation.episodes import EvalResult
 from rl_train.evaluation.renderer import BackgroundRenderer
 from rl_train.evaluation.stats import rollout_success_rate
-from rl_train.store import checkpoint, journal, snapshot, wandb_txlog
+from rl_train.store import checkpoint, journal, snapshot, upload, wandb_txlog
 from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR, VIDEOS_DIR
 from rl_train.store.record import library_versions
+from rl_train.store.sync import sync_command
 from rl_train.tracking.client import Tracker
 from rl_train.tracking.session import Session
 from rl_train.training import outcome
@@ -93,6 +94,8 @@ class Trainer:
         self.disk_full: OSError | None = None
         self.record = session.record
         self.lock = session.lock
+        self.wandb_mode = session.wandb_mode  # auto decided
+        self.upload_complete = True  # online: did the server get everything
         # A resume continues from its checkpoint, or restarts from step 0 without one.
         self.resuming = session.resuming
         self.start_step = resume_from.step if resume_from is not None else 0
@@ -356,6 +359,7 @@ class Trainer:
             self.tracker.update_summary({"state": state, "final_success_rate": success})
             self.tracker.finish(self._exit_code(state))
             self.record.timings.update(self.tracker.timings())
+            self._note_upload()
         if self.throughput is not None:
             self.record.timings.update(self.throughput.timings())
         if self.evaluation is not None:
@@ -365,6 +369,26 @@ class Trainer:
                 self.record.timings["video_wait_s"] = self.video_wait_s
         self._writing(self.record.save)
         return success, state
+
+    def _note_upload(self) -> None:
+        """Online: record how far the upload got; say in one line what the server lacks."""
+        tracker = self.tracker
+        if tracker is None or tracker.mode != "online" or tracker.sync_dir is None:
+            return
+        progress = upload.upload_progress(tracker.sync_dir)
+        self.record.uploads[tracker.sync_dir.name] = progress.as_record()
+        self.upload_complete = progress.complete
+        if progress.complete:
+            return
+        print(
+            f"rl-train: warning: W&B did not finish uploading within "
+            f"{tracker.finish_timeout:g} s (--wandb-finish-timeout): the server has the first "
+            f"{progress.history_rows} history rows and not the rest nor the run's end; all of "
+            f"it is kept in {tracker.sync_dir}: upload the rest with "
+            f"`{sync_command(self.run_dir)}`",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _finish_videos(self) -> None:
         if self.evaluation is None:
@@ -403,8 +427,9 @@ class Trainer:
             state,
             self.config.total_timesteps,
             self.run_dir,
-            self.config.wandb_mode,
+            self.wandb_mode,
             success,
+            self.upload_complete,
         )
         print("\n".join(lines), flush=True)
 

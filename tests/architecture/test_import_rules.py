@@ -53,6 +53,7 @@ LIGHT_MODULES = [
     "rl_train.store.sync",
     "rl_train.store.clean",
     "rl_train.store.wandb_txlog",
+    "rl_train.store.upload",
     "rl_train.store.checkpoint",
     "rl_train.store.journal",
     "rl_train.store.record",

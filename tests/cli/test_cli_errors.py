@@ -35,6 +35,8 @@ def one_error_line(done) -> str:
             "--device cuda: torch sees no CUDA device",
             marks=pytest.mark.skipif(HAS_CUDA, reason="this machine has a CUDA device"),
         ),
+        (["--wandb-finish-timeout", "0"], "--wandb-finish-timeout"),
+        (["--wandb-finish-timeout", "soon"], "--wandb-finish-timeout"),
     ],
 )
 def test_bad_flags(tmp_path, args, expected):
