@@ -22,6 +22,7 @@ LIGHT_MODULES = [
     "rl_train.cli.train",
     "rl_train.cli.runs",
     "rl_train.cli.eval",
+    "rl_train.cli.watch",
     "rl_train.evaluation.stats",
     "rl_train.evaluation.video",
     "rl_train.evaluation.renderer",
@@ -45,6 +46,8 @@ LIGHT_MODULES = [
     # the run store, which `rl-train runs` reads
     "rl_train.store.query",
     "rl_train.store.summary",
+    "rl_train.store.progress",
+    "rl_train.store.live",
     "rl_train.store.history",
     "rl_train.store.sync",
     "rl_train.store.clean",
