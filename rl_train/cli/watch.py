@@ -21,6 +21,7 @@ SPARK_WIDTH = 24
 BAR_WIDTH = 24
 STATE_STYLES = {
     "running": "green",
+    "starting": "cyan",
     "finished": "bold blue",
     "interrupted": "yellow",
     "crashed": "bold red",
@@ -227,6 +228,8 @@ class LiveView:
         self.live.update(self.table(), refresh=True)
 
     def table(self):
+        """One row per run, then a row per chosen metric: its sparkline under the progress
+        bar (the same width), its newest value beside it; narrow enough for 120 columns."""
         from rich.progress_bar import ProgressBar
         from rich.table import Table
         from rich.text import Text
@@ -236,12 +239,11 @@ class LiveView:
             f"(every {self.interval:g}s, Ctrl-C to stop)"
         )
         table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
-        for header in ("RUN", "STATE", "PROGRESS", "", "STEPS", "STEPS/S", "ETA"):
+        table.add_column("RUN", overflow="ellipsis", max_width=32)
+        for header in ("STATE", "PROGRESS", ""):
             table.add_column(header, no_wrap=True)
-        table.add_column("SUCCESS", justify="right", no_wrap=True)
-        table.add_column("EVAL", justify="right", no_wrap=True)
-        for metric in self.watch.metrics:
-            table.add_column(metric, no_wrap=True)
+        for header in ("STEPS", "STEPS/S", "ETA", "SUCCESS", "EVAL"):
+            table.add_column(header, no_wrap=True, justify="right")
         for run in self.watch.runs:
             c = _cells(run)
             p = run.progress
@@ -249,22 +251,17 @@ class LiveView:
                 total=p.total_timesteps if p else 1,
                 completed=p.steps if p else 0,
                 width=BAR_WIDTH,
-                pulse=False,
             )
-            sparks = [
-                Text(f"{sparkline(run.series[m])} {_number(run.newest.get(m))}", style="cyan")
-                for m in self.watch.metrics
-            ]
+            state = Text(run.state or "?", style=STATE_STYLES.get(run.state, ""))
             table.add_row(
-                Text(run.name, style="bold"),
-                Text(run.state or "?", style=STATE_STYLES.get(run.state, "")),
-                bar,
-                c["percent"],
-                c["steps"],
-                c["rate"],
-                c["eta"],
-                c["success"],
-                c["eval"],
-                *sparks,
-            )
+                Text(run.name, style="bold"), state, bar, c["percent"], c["steps"],
+                c["rate"], c["eta"], c["success"], c["eval"],
+            )  # fmt: skip
+            for metric in self.watch.metrics:
+                table.add_row(
+                    Text(f"  {metric}", style="dim"),
+                    "",
+                    Text(sparkline(run.series[metric], BAR_WIDTH), style="cyan"),
+                    _number(run.newest.get(metric)),
+                )
         return table

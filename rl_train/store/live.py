@@ -19,6 +19,7 @@ from rl_train.store.progress import Progress, journal_mtime, progress_of
 
 DEFAULT_METRICS = ("rollout/ep_rew_mean", "rollout/success_rate")
 ENDED = ("finished", "interrupted", "crashed", "aborted", "gone")
+# and "starting": a trainer holds the run and is getting ready (fresh or resumed)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class WatchedRun:
             self._clear_history()  # a resume cut the journal back to its checkpoint
         for row in rows:
             self._add(row)
-        state = run.state
+        state = "starting" if session_starting(run) else run.state
         progress = progress_of(run, state, self.newest, journal_mtime(run), now)
         events = self._events(run, state, progress)
         self.state, self.sessions, self.progress, self.record = (
@@ -91,33 +92,41 @@ class WatchedRun:
         record = run.record
         steps = f"{progress.steps:,}/{progress.total_timesteps:,} steps"
         if not self.state:
-            return [] if state == "running" else [f"{self.name}: {state} at {steps}"]
-        events = []
-        if record.sessions > self.sessions and state == "running":
-            events.append(
-                f"{self.name}: resumed from step {record.session_start_step:,} "
-                f"(session {record.sessions})"
+            return [] if state in ("running", "starting") else [f"{self.name}: {state} at {steps}"]
+        if state == self.state and record.sessions == self.sessions:
+            return []
+        if state == "starting":
+            holder = run.in_use()
+            return [f"{self.name}: a new session is starting (pid {holder.pid if holder else '?'})"]
+        if state == "running":
+            if record.sessions > 1 and record.sessions > self.sessions:
+                return [
+                    f"{self.name}: resumed from step {record.session_start_step:,} "
+                    f"(session {record.sessions})"
+                ]
+            return [f"{self.name}: training (session {record.sessions})"]
+        if state == "finished":
+            what = ""
+            if progress.eval_success_rate is not None:
+                what = f", success {progress.eval_success_rate:.0%} (final evaluation)"
+            return [f"{self.name}: finished at {steps}{what}"]
+        why = ""
+        if record.state == "running":  # it never recorded an end
+            why = f" (its process {record.pid} is gone)"
+        resume = ""
+        if state in ("crashed", "interrupted") and progress.latest_checkpoint:
+            resume = (
+                f"; resume from step {progress.latest_checkpoint:,} with "
+                f"rl-train --resume {run.path}"
             )
-        elif state != self.state:
-            if state == "finished":
-                what = ""
-                if progress.eval_success_rate is not None:
-                    what = f", success {progress.eval_success_rate:.0%} (final evaluation)"
-                events.append(f"{self.name}: finished at {steps}{what}")
-            elif state == "running":
-                events.append(f"{self.name}: running again (session {record.sessions})")
-            else:
-                why = ""
-                if record.state == "running":  # it never recorded an end
-                    why = f" (its process {record.pid} is gone)"
-                resume = ""
-                if state in ("crashed", "interrupted") and progress.latest_checkpoint:
-                    resume = (
-                        f"; resume from step {progress.latest_checkpoint:,} with "
-                        f"rl-train --resume {run.path}"
-                    )
-                events.append(f"{self.name}: {state} at {steps}{why}{resume}")
-        return events
+        return [f"{self.name}: {state} at {steps}{why}{resume}"]
+
+
+def session_starting(run: query.LocalRun) -> bool:
+    """A trainer holds the run but has not recorded itself yet: a fresh run or a resume
+    starting up. Till then run.json and the journal are the previous session's."""
+    holder = run.in_use()
+    return holder is not None and holder.purpose == "training" and holder.pid != run.record.pid
 
 
 def running_runs(output_dir: Path) -> list[Path]:

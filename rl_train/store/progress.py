@@ -77,7 +77,11 @@ def progress_of(
 ) -> Progress:
     """`newest`: the journal's newest value of each key (newest_values)."""
     record = run.record
-    if record.state == "running":
+    if state == "starting":
+        # A session getting ready: the journal may still hold rows past the checkpoint it
+        # resumes from (it cuts them before training); a resume goes on from the newest.
+        steps = latest_checkpoint(run) or 0
+    elif record.state == "running":
         # Steps are recorded only at a session's end; the journal knows better meanwhile
         # (and, when the process is gone, knows the step it reached).
         steps = max(record.steps, int(newest.get("_step", 0)))

@@ -190,11 +190,15 @@ def test_watch_on_a_terminal_redraws_the_name_a_progress_bar_and_sparklines(watc
     frames = drawn.split("rl-train runs watch  runs")
     assert len(frames) >= 4
     last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frames[-1])
-    row = next(line for line in last.splitlines() if line.startswith(" bg "))
+    lines = last.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(" bg "))
+    row = lines[at]
     assert "finished" in row and f"{TOTAL:,}/{TOTAL:,}" in row and "100%" in row
     assert "━━━━━━━━━━" in row  # rich's progress bar
-    sparks = re.findall(f"[{SPARK}]{{5,}}", row)
-    assert len(sparks) == 2 and len(set(sparks[0])) >= 3  # reward and success over the run
+    for line, metric in zip(lines[at + 1 : at + 3], ("ep_rew_mean", "success_rate"), strict=True):
+        assert line.split()[0] == f"rollout/{metric}"  # the default metrics, under the run
+        (spark,) = re.findall(f"[{SPARK}]{{5,}}", line)
+        assert len(set(spark)) >= 3  # a sparkline of the whole run: it learned
     assert f"{TOTAL:,}/{TOTAL:,} steps" in drawn and "bg: finished" in drawn
 
 
@@ -230,7 +234,11 @@ def test_watch_follows_a_run_through_a_crash_and_its_resume(tmp_path):
     assert watcher.wait(timeout=30) == 0
     reader.join(timeout=30)
     text = "".join(lines)
-    resume = re.search(r"cr: resumed from step ([\d,]+) \(session 2\)", text)
+    resume = re.search(
+        r"cr: a new session is starting \(pid \d+\)\n(?:.*\n)*?.*cr: resumed from step "
+        r"([\d,]+) \(session 2\)",
+        text,
+    )
     assert resume, text
     start = int(resume.group(1).replace(",", ""))
     after_resume = text[resume.end() :]

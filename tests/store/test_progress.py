@@ -10,7 +10,7 @@ import os
 from fake_runs import fake_run
 
 from rl_train.cli.watch import SPARK, sparkline
-from rl_train.store import journal, query
+from rl_train.store import journal, lock, query
 from rl_train.store.journal import JournalFollower
 from rl_train.store.live import WatchedRun
 from rl_train.store.progress import read_progress
@@ -106,10 +106,14 @@ def test_a_watched_run_tells_a_crash_a_resume_and_the_finish(tmp_path):
     assert "resume from step 1,024 with rl-train --resume" in event
     assert watched.series["rollout/ep_rew_mean"] == [-3.0, -1.0] and watched.ended
 
-    journal.truncate_after(path, 1024)  # the resume: back to the checkpoint, a new session
-    record.pid, record.sessions, record.session_start_step = os.getpid(), 2, 1024
-    record.save()
-    assert watched.refresh() == ["w: resumed from step 1,024 (session 2)"]
+    with lock.RunLock.acquire(run_dir, "training", "wait"):  # a resume starting up
+        (event,) = watched.refresh()
+        assert event == f"w: a new session is starting (pid {os.getpid()})"
+        assert watched.progress.steps == 1024 and not watched.ended  # from its checkpoint
+        journal.truncate_after(path, 1024)  # back to the checkpoint, then a new session
+        record.pid, record.sessions, record.session_start_step = os.getpid(), 2, 1024
+        record.save()
+        assert watched.refresh() == ["w: resumed from step 1,024 (session 2)"]
     assert watched.series["rollout/ep_rew_mean"] == [-3.0] and not watched.ended
 
     record.state, record.steps, record.success_rate = "finished", 4096, 0.75
