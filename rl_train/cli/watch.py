@@ -83,7 +83,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     view = LiveView(watch, args.interval) if sys.stdout.isatty() else PlainView(watch)
     stopped = threading.Event()
     # SIGTERM (kill, a job's end) stops it as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     checked_metrics = False
     try:
         with view:
@@ -99,6 +99,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     return 0
     except KeyboardInterrupt:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_metrics(watch: Watch, explicit: bool) -> None:

@@ -259,3 +259,20 @@ def test_watch_errors_are_one_line(tmp_path):
         done = run_cli(["runs", *args, "--output-dir", "runs"], cwd=tmp_path, timeout=60)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith(start) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_metric_no_ended_run_has_is_an_error_naming_the_known_ones(tmp_path, capsys):
+    from fake_runs import fake_run
+
+    from rl_train.cli import runs as runs_cli
+    from rl_train.errors import UserError
+
+    run_dir = fake_run(tmp_path, "done", steps=(4096,), state="finished")
+    (run_dir / "metrics.jsonl").write_text('{"_step": 4096, "rollout/ep_rew_mean": -1.5}\n')
+    argv = ["watch", "done", "--metric", "nosuch", "--output-dir", str(tmp_path)]
+    with pytest.raises(UserError, match=r"no watched run has metric 'nosuch'; choose --metric "
+                       r"from: rollout/ep_rew_mean$"):  # fmt: skip
+        runs_cli.main(argv)
+    assert runs_cli.main([*argv[:2], "--exit-when-done", *argv[4:]]) == 0  # the defaults
+    out = capsys.readouterr().out
+    assert "done: finished at 4,096/4,096 steps" in out
