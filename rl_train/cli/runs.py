@@ -8,18 +8,20 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rl_train.cli import watch
 from rl_train.cli.parsing import OneLineParser
 from rl_train.errors import UserError
 from rl_train.store import clean, query, sync
 from rl_train.store.history import History, export, read_history
 from rl_train.store.lock import RunInUse
 from rl_train.store.summary import run_summary
-from rl_train.units import human_size, parse_age
+from rl_train.units import format_duration, human_size, parse_age
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = OneLineParser(
         prog="rl-train runs",
-        description="Inspect, export, plot, sync and clean local (offline) runs. "
+        description="Inspect, watch, export, plot, sync and clean local (offline) runs. "
         "A RUN is a run id, a run name, or a path.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="config, summary, files, checkpoints")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--json", action="store_true", help="machine-readable")
+
+    watch.add_parser(sub, common)
 
     p = sub.add_parser("export", parents=[common], help="history, config, summary to a file")
     p.add_argument("run", metavar="RUN")
@@ -94,6 +98,18 @@ def _percent(value: float | None) -> str:
     return f"{value:.0%}" if value is not None else "-"
 
 
+def _rate(steps_per_s: float | None) -> str:
+    return f"{steps_per_s:,.0f}" if steps_per_s is not None else "-"
+
+
+def _eta(seconds: float | None) -> str:
+    return format_duration(seconds) if seconds is not None else "?"
+
+
+def _ago(timestamp: float | None) -> str:
+    return f"{format_duration(time.time() - timestamp)} ago" if timestamp else "never"
+
+
 def _short_env(env_id: str) -> str:
     return env_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
@@ -106,7 +122,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no runs under {args.output_dir}")
         return 0
-    header = ("ID", "NAME", "ENV", "STATE", "STEPS", "SUCCESS", "SIZE", "SYNCED", "ENDED")
+    header = (
+        "ID",
+        "NAME",
+        "ENV",
+        "STATE",
+        "STEPS",
+        "STEPS/S",
+        "SUCCESS",
+        "SIZE",
+        "SYNCED",
+        "ENDED",
+    )
     rows = [
         (
             s["run_id"],
@@ -114,10 +141,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             _short_env(s["env_id"]),
             s["state"],
             f"{s['steps']:,}",
+            _rate(s["steps_per_s"]),
             _percent(s["success_rate"]),
             human_size(s["size_bytes"]),
             s["sync_status"],
-            _when(s["ended_at"]),
+            f"ETA {_eta(s['eta_s'])}" if s["state"] == "running" else _when(s["ended_at"]),
         )
         for s in summaries
     ]
@@ -178,13 +206,24 @@ def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoint
     synced = summary["sync_status"]
     if summary["synced_at"]:
         synced += f" (last sync {_when(summary['synced_at'])})"
+    steps = f"{summary['steps']:,} / {record.total_timesteps:,}"
+    if summary["steps_per_s"] is not None:
+        steps += f", {_rate(summary['steps_per_s'])} steps/s"
+    if summary["state"] == "running":
+        written = _ago(summary["progress_updated_at"])
+        steps += f", ETA {_eta(summary['eta_s'])} (journal written {written})"
+    latest = summary["latest_checkpoint"]
+    evaluated = "final" if record.state != "running" and record.success_rate else "newest"
     print(f"run {run.name}  id {run.run_id}")
     for label, value in (
         ("path", run.path),
         ("env", record.env_id),
         ("state", state),
-        ("steps", f"{record.steps:,} / {record.total_timesteps:,}"),
+        ("steps", steps),
         ("success rate", _percent(summary["success_rate"])),
+        ("rollouts", _percent(summary["rollout_success_rate"]) + " success (newest)"),
+        ("evaluation", _percent(summary["eval_success_rate"]) + f" success ({evaluated})"),
+        ("checkpoint", f"{latest:,} (newest)" if latest is not None else "(none)"),
         ("started", _when(record.started_at)),
         ("ended", _when(record.ended_at)),
         ("sessions", record.sessions),
@@ -450,6 +489,7 @@ def _launch_tensorboard(argv: list[str]) -> str:
 COMMANDS = {
     "list": cmd_list,
     "show": cmd_show,
+    "watch": watch.cmd_watch,
     "export": cmd_export,
     "plot": cmd_plot,
     "sync": cmd_sync,

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from rl_train.store.progress import Progress, read_progress
 from rl_train.store.query import LocalRun, dir_size
-from rl_train.store.record import RunRecord
 from rl_train.store.sync import read_sync_record, sync_status
 
 
 def run_summary(run: LocalRun) -> dict[str, Any]:
     """What `list` shows of a run, as plain data (also `list --json`)."""
     record = run.record
+    state = run.state
+    progress = read_progress(run, state)
     status = sync_status(run)
     return {
         "run_id": run.run_id,
         "name": run.name,
         "path": str(run.path),
         "env_id": record.env_id,
-        "state": run.state,
+        "state": state,
         "recorded_state": record.state,
-        "steps": record.steps,
+        "steps": progress.steps,
         "total_timesteps": record.total_timesteps,
-        "success_rate": _last_success(record),
+        "success_rate": _success(run, progress),
+        "rollout_success_rate": progress.rollout_success_rate,
+        "eval_success_rate": progress.eval_success_rate,
+        "steps_per_s": progress.steps_per_s,
+        "eta_s": progress.eta_s,
+        "latest_checkpoint": progress.latest_checkpoint,
+        "progress_updated_at": progress.updated_at,
         "size_bytes": dir_size(run.path),
         "sync_status": status,
         "synced": status in ("synced", "online"),
@@ -34,8 +42,10 @@ def run_summary(run: LocalRun) -> dict[str, Any]:
     }
 
 
-def _last_success(record: RunRecord) -> float | None:
-    # The final evaluation when there was one, else the last rollouts' success rate.
-    if record.success_rate is not None:
-        return record.success_rate
-    return record.rollout_success_rate
+def _success(run: LocalRun, progress: Progress) -> float | None:
+    # An ended run: its final evaluation when there was one, else its last rollouts'.
+    # A running one (or one whose process died): its newest rollouts', as its progress
+    # line shows.
+    if run.record.state != "running" and run.record.success_rate is not None:
+        return run.record.success_rate
+    return progress.rollout_success_rate

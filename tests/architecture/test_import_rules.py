@@ -23,6 +23,7 @@ LIGHT_MODULES = [
     "rl_train.cli.runs",
     "rl_train.cli.eval",
     "rl_train.cli.sweep",
+    "rl_train.cli.watch",
     "rl_train.sweep.spec",
     "rl_train.sweep.report",
     "rl_train.training.entry",
@@ -49,6 +50,8 @@ LIGHT_MODULES = [
     # the run store, which `rl-train runs` reads
     "rl_train.store.query",
     "rl_train.store.summary",
+    "rl_train.store.progress",
+    "rl_train.store.live",
     "rl_train.store.history",
     "rl_train.store.sync",
     "rl_train.store.clean",

@@ -109,7 +109,7 @@ def test_list_shows_every_run_with_state_steps_size_and_sync(store, capsys):
     assert runs("list", "--output-dir", store) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == [
-        *("ID", "NAME", "ENV", "STATE", "STEPS", "SUCCESS", "SIZE", "SYNCED", "ENDED")
+        *("ID", "NAME", "ENV", "STATE", "STEPS", "STEPS/S", "SUCCESS", "SIZE", "SYNCED", "ENDED")
     ]
     assert any(line.split()[:4] == [listed["beta"]["run_id"], "beta", "CrashingReach-v0",
                                     "finished"] for line in table)  # fmt: skip
