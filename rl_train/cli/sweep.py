@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gpus-per-trial",
         type=float,
-        help="GPUs a trial asks for; its learner then runs on cuda (default: 0)",
+        help="GPUs a trial asks for; its learner then runs on the GPU (--device auto; default: 0)",
     )
     parser.add_argument("--name", help="the sweep's name and folder (default: sweep-<time>)")
     parser.add_argument("--output-dir", default="runs", help="where the sweep's folder goes")
@@ -99,7 +99,8 @@ def _spec_from_args(args: argparse.Namespace, train_argv: list[str]) -> SweepSpe
     if args.gpus_per_trial is not None:
         spec.gpus_per_trial = args.gpus_per_trial
     if spec.gpus_per_trial and "device" not in spec.base:
-        spec.base["device"] = "cuda"
+        # auto, not cuda: the driver's node may have no GPU where the trials' nodes do.
+        spec.base["device"] = "auto"
     spec.name = args.name or spec.name or f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     spec.validate("rl-train sweep")
     if spec.cpus_per_trial is not None and spec.cpus_per_trial <= 0:

@@ -212,3 +212,16 @@ def test_an_address_with_no_cluster_is_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("rl-train: error: --address 127.0.0.1:9: no Ray cluster answers")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_gpus_per_trial_without_a_gpu_is_one_line(tmp_path):
+    result = sweep(
+        tmp_path, "--gpus-per-trial", "1", "--seeds", "0", "--name", "gpu", "--", "--use-simple-env"
+    )
+    if "the Ray cluster has 0 GPUs" not in result.stderr and result.returncode == 0:
+        pytest.skip("this machine has a GPU")
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        "rl-train: error: --gpus-per-trial 1: the Ray cluster has 0 GPUs; drop --gpus-per-trial"
+    )
