@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -71,3 +71,19 @@ def test_existing_run_name_is_not_overwritten(tmp_path):
     done = run_cli(["--run-name", "taken", "--output-dir", "runs"], cwd=tmp_path)
     assert "--resume" in one_error_line(done)
     assert (run_dir / "precious.txt").read_text() == "keep me"
+
+
+RUNS_COMMANDS = ("list", "show", "watch", "export", "plot", "sync", "clean", "dashboard")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["eval", "--help"], ["sweep", "--help"], ["runs", "--help"]]
+    + [["runs", command, "--help"] for command in RUNS_COMMANDS],
+    ids=lambda args: " ".join(args[:-1]) or "train",
+)
+def test_every_help_page_prints(args):
+    # A bare % in a help text (e.g. "3% of") breaks argparse's formatting of the whole page.
+    done = run_cli(args, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: rl-train") and "Traceback" not in done.stderr
