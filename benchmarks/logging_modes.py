@@ -21,6 +21,7 @@ import argparse
 import base64
 import csv
 import json
+import math
 import os
 import platform
 import resource
@@ -46,7 +47,7 @@ from harness import REPO, RESULTS, child_env, rl_train_command
 from rl_train.machine import cpu_model, usable_cores
 
 MODES = ("disabled", "offline", "online")
-ENVS = {"simple": ["--use-simple-env"], "pybullet": []}
+ENVS = {"pybullet": [], "simple": ["--use-simple-env"]}  # the default job first
 ENV_NAMES = {"simple": "simple kinematic reach", "pybullet": "PyBullet reach"}
 PROFILES = ("default", "heavy")
 ROLLOUT_STEPS_PER_ENV = 64  # n_steps of the shipped hyperparameters
@@ -146,16 +147,38 @@ def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
             entry["paired"] = {
                 key: paired_ratio(entry["runs"], disabled_runs, key) for key in PAIRED
             }
+            entry["paired_s"] = {
+                key: paired_difference(entry["runs"], disabled_runs, key)
+                for key in ("startup_s", "wall_s")
+            }
     return table
 
 
-PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps")
+PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps", "startup_s", "wall_s")
+CONFIDENCE = 0.95
+
+
+def median_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the median: the k-th smallest and k-th
+    largest of n values, k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence)/2
+    (it covers at least `confidence`). None below 6 values, where no such k exists."""
+    ordered, n = sorted(values), len(values)
+    tail, k, below = (1.0 - confidence) / 2.0, 0, 0.0
+    while True:
+        below += math.comb(n, k) / 2**n  # P(X <= k)
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
 
 
 def paired_ratio(
     runs: list[dict[str, Any]], disabled_runs: list[dict[str, Any]], key: str
-) -> tuple[float, float, float, int] | None:
-    """(median, min, max, n) of each run's value over disabled's in the same repetition.
+) -> tuple[float, float, float, int, tuple[float, float] | None] | None:
+    """(median, min, max, n, 95% interval of the median) of each run's value over
+    disabled's in the same repetition.
 
     The VM's speed drifts by up to +-9% between repetitions (measured); a run and its
     neighbour of the same repetition see nearly the same machine, so their ratio carries
@@ -169,7 +192,20 @@ def paired_ratio(
     ]
     if not ratios:
         return None
-    return statistics.median(ratios), min(ratios), max(ratios), len(ratios)
+    return statistics.median(ratios), min(ratios), max(ratios), len(ratios), median_ci(ratios)
+
+
+def paired_difference(
+    runs: list[dict[str, Any]], disabled_runs: list[dict[str, Any]], key: str
+) -> tuple[float, int] | None:
+    """(median, n) of each run's value minus disabled's in the same repetition: seconds."""
+    reference = {run.get("rep"): run.get(key) for run in disabled_runs}
+    differences = [
+        run[key] - reference[run.get("rep")]
+        for run in runs
+        if run.get(key) is not None and reference.get(run.get("rep")) is not None
+    ]
+    return (statistics.median(differences), len(differences)) if differences else None
 
 
 def _fmt_value(value: float, kind: str) -> str:
@@ -273,76 +309,208 @@ def issue_shaped_table(table: dict[tuple[str, str], dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def target_lines(
-    table: dict[tuple[str, str], dict[str, Any]], probe: list[dict[str, Any]] | None = None
-) -> list[str]:
-    block = table.get(("simple", "default"), {})
-    lines = []
-    where = "simple env, default profile"
+HEADLINE = (("pybullet", "default"), ("simple", "default"))  # the job users run first
+TRAINER_CPU_TARGET = 0.02  # trainer CPU per step, offline within 2% of disabled's
 
-    def ratio(mode: str, key: str) -> float | None:
-        return block.get(mode, {}).get("ratios", {}).get(key)
 
-    for mode, limit in (("offline", "offline_steps_cost"), ("online", "online_steps_cost")):
-        steps_ratio = ratio(mode, "steady_steps_per_s")
-        paired = block.get(mode, {}).get("paired", {})
-        steps_paired = paired.get("steady_steps_per_s")
-        if steps_ratio is None or steps_paired is None:
-            reason = block.get(mode, {}).get("unavailable") or "not measured"
-            lines.append(f"- {mode} steps/s cost vs disabled ({where}): {reason}")
-            continue
-        cost = 1.0 - steps_paired[0]
-        verdict = "met" if cost <= TARGETS[limit] else "NOT met"
-        line = (
-            f"- {mode} steps/s cost vs disabled ({where}): {cost:+.1%}, the median over "
-            f"{steps_paired[3]} repetitions of the cost against disabled's run of the same "
-            f"repetition (range {1 - steps_paired[2]:+.1%} to {1 - steps_paired[1]:+.1%}; "
-            f"ratio of the medians: {1 - steps_ratio:+.1%}) (target ≤ {TARGETS[limit]:.0%}): "
-            f"{verdict}"
+def _interval(paired: tuple, as_cost: bool) -> str:
+    interval = paired[4]
+    if interval is None:
+        return f"no {CONFIDENCE:.0%} interval (n={paired[3]}: 6 or more repetitions needed)"
+    low, high = (
+        (1 - interval[1], 1 - interval[0]) if as_cost else (interval[0] - 1, interval[1] - 1)
+    )
+    return f"{CONFIDENCE:.0%} interval {low:+.1%} to {high:+.1%} (width {high - low:.1%})"
+
+
+def verdict(paired: tuple, limit: float) -> str:
+    """met: the whole interval of the cost is within the limit; not shown: the median is,
+    the interval is not; NOT met: the median is past it."""
+    cost = 1.0 - paired[0]
+    if cost > limit:
+        return "NOT met"
+    if paired[4] is None or 1.0 - paired[4][0] > limit:
+        return "median within it, not shown: the interval reaches past it"
+    return "met"
+
+
+def steady_cost_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> str:
+    steps = entry["paired"].get("steady_steps_per_s")
+    if steps is None:
+        return f"- {mode}, {where}: {entry.get('unavailable') or 'not measured'}"
+    line = (
+        f"- {mode}, {where}: steady-state steps/s cost {1 - steps[0]:+.1%} (median over "
+        f"{steps[3]} repetitions of the cost against disabled's run of the same repetition; "
+        f"{_interval(steps, as_cost=True)}; range {1 - steps[2]:+.1%} to {1 - steps[1]:+.1%}) "
+        f"(target ≤ {limit:.0%}): {verdict(steps, limit)}"
+    )
+    cpu = entry["paired"].get("steady_main_cpu_ms_per_1k_steps")
+    if cpu is not None:
+        within = "within" if abs(cpu[0] - 1) <= TRAINER_CPU_TARGET else "NOT within"
+        line += (
+            f"; trainer CPU per 1k steps (steady) {cpu[0] - 1:+.1%}, "
+            f"{_interval(cpu, as_cost=False)}: {within} {TRAINER_CPU_TARGET:.0%}"
         )
-        main_cpu = paired.get("steady_main_cpu_ms_per_1k_steps")
-        if main_cpu is not None:
-            line += (
-                f"; trainer-process CPU per step in the steady state: {main_cpu[0] - 1:+.1%} "
-                "(paired the same way)"
-            )
-        cpu_ratio = ratio(mode, "cpu_ms_per_1k_steps")
-        if cpu_ratio is not None:
-            line += (
-                f"; CPU per step of all its processes over the whole run (start-up, "
-                f"import wandb and wandb-core included): {cpu_ratio - 1:+.1%}"
-            )
-        lines.append(line)
-    offline = block.get("offline", {}).get("stats", {})
+    startup, wall = entry["paired_s"].get("startup_s"), entry["paired_s"].get("wall_s")
+    if startup is not None and wall is not None:
+        line += (
+            f"; paid once per run: start-up {startup[0]:+.2f} s (process start to the first "
+            f"env step), whole run {wall[0]:+.2f} s (start-up, steady state and finish)"
+        )
+    return line
+
+
+def target_lines(
+    table: dict[tuple[str, str], dict[str, Any]],
+    probe: list[dict[str, Any]] | None = None,
+    idle: dict[str, Any] | None = None,
+    host: dict[str, Any] | None = None,
+) -> list[str]:
+    lines = []
+    blocks = [key for key in HEADLINE if key in table]
+    for env, profile in blocks:
+        block, where = table[(env, profile)], f"{ENV_NAMES.get(env, env)}, {profile} profile"
+        for mode, limit in (("offline", "offline_steps_cost"), ("online", "online_steps_cost")):
+            if mode in block:
+                lines.append(steady_cost_line(mode, where, block[mode], TARGETS[limit]))
+    if idle and "error" not in idle:
+        lines.append(
+            f"- W&B idle in offline mode (a started run, nothing logged, {idle['seconds']:.0f} s; "
+            f"/proc schedstat): logging process {idle['logging_ms_per_s']:.2f} ms CPU/s "
+            f"({idle['logging_wakeups_per_s']:.0f} wake-ups/s), wandb-core "
+            f"{idle['core_ms_per_s']:.2f} ms CPU/s ({idle['core_wakeups_per_s']:.0f} wake-ups/s): "
+            f"{(idle['logging_ms_per_s'] + idle['core_ms_per_s']) / 10:.2f}% of one core"
+        )
+    if host:
+        lines.append(
+            f"- host speed while measuring: a fixed {host['loop']:,}-iteration Python loop took "
+            f"{host['min_s']:.3f}–{host['max_s']:.3f} s CPU (median {host['median_s']:.3f} s) over "
+            f"{host['samples']} tries {host['every_s']:g} s apart: the machine's own speed varies "
+            f"by ×{host['max_s'] / host['min_s']:.2f}, which is what the intervals above carry"
+        )
+    offline = table.get(blocks[0], {}).get("offline", {}).get("stats", {}) if blocks else {}
     init, wait = offline.get("wandb_init_s"), offline.get("wandb_wait_s")
     probe_init = median_min_max([p.get("wandb_init_s") for p in probe or []])
     probe_import = median_min_max([p.get("wandb_import_s") for p in probe or []])
     if probe_init is not None:
-        verdict = "met" if probe_init[0] <= TARGETS["offline_init_s"] else "NOT met"
+        verdict_ = "met" if probe_init[0] <= TARGETS["offline_init_s"] else "NOT met"
         lines.append(
             f"- offline wandb.init, alone (probe: tracking.client.start, no env workers, "
             f"n={len(probe or [])}): median {probe_init[0]:.2f} s, max {probe_init[2]:.2f} s "
             f"(+ import wandb {probe_import[0]:.2f} s) "
-            f"(target ≤ {TARGETS['offline_init_s']} s): {verdict}"
+            f"(target ≤ {TARGETS['offline_init_s']} s): {verdict_}"
         )
     if init is not None and wait is not None:
-        verdict = "met" if wait[0] <= TARGETS["offline_init_s"] else "NOT met"
+        verdict_ = "met" if wait[0] <= TARGETS["offline_init_s"] else "NOT met"
         lines.append(
             f"- offline W&B start-up in the training runs: wandb.init takes {init[0]:.2f} s "
             f"(median) in rl-train's logging process, overlapped with the trainer's imports "
             f"and env start-up; the trainer waited {wait[0]:.2f} s (max {wait[2]:.2f} s) for "
-            f"it: the start-up cost (≤ {TARGETS['offline_init_s']} s): {verdict}"
+            f"it: the start-up cost (≤ {TARGETS['offline_init_s']} s): {verdict_}"
         )
     finish = offline.get("wandb_finish_s")
-    if finish is None:
-        lines.append("- offline finish: not measured")
-    else:
-        verdict = "met" if finish[0] <= TARGETS["offline_finish_s"] else "NOT met"
+    if finish is not None:
+        verdict_ = "met" if finish[0] <= TARGETS["offline_finish_s"] else "NOT met"
         lines.append(
             f"- offline finish (run.finish in the training runs): median {finish[0]:.2f} s, "
-            f"max {finish[2]:.2f} s (target ≤ {TARGETS['offline_finish_s']} s): {verdict}"
+            f"max {finish[2]:.2f} s (target ≤ {TARGETS['offline_finish_s']} s): {verdict_}"
         )
     return lines
+
+
+IDLE_CODE = """
+import json, os, shutil, sys, tempfile, time
+from pathlib import Path
+from rl_train.store.record import new_run_id
+from rl_train.tracking import client
+
+def cpu_and_wakeups(pid):
+    ns = slices = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run_ns, _, runs = f.read().split()
+        except OSError:
+            continue
+        ns, slices = ns + int(run_ns), slices + int(runs)
+    return ns, slices
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+seconds = float(sys.argv[1])
+folder = Path(tempfile.mkdtemp(prefix="rl-train-wandb-idle-"))
+try:
+    tracker = client.start("offline", new_run_id(), folder, "rl-train-logging-modes", None,
+                           "idle", {"probe": True})
+    time.sleep(3.0)  # past wandb.init's own after-work
+    logging_pid = tracker._process.pid
+    core_pids = children(logging_pid)
+    before = {pid: cpu_and_wakeups(pid) for pid in [logging_pid, *core_pids]}
+    time.sleep(seconds)
+    after = {pid: cpu_and_wakeups(pid) for pid in before}
+    tracker.finish()
+    def rate(pids, field, scale):
+        return sum(after[p][field] - before[p][field] for p in pids) / seconds / scale
+    print(json.dumps({
+        "seconds": seconds,
+        "logging_ms_per_s": rate([logging_pid], 0, 1e6),
+        "logging_wakeups_per_s": rate([logging_pid], 1, 1),
+        "core_ms_per_s": rate(core_pids, 0, 1e6),
+        "core_wakeups_per_s": rate(core_pids, 1, 1),
+    }))
+finally:
+    shutil.rmtree(folder, ignore_errors=True)
+"""
+
+
+def probe_wandb_idle(seconds: float, child_env: dict[str, str]) -> dict[str, Any]:
+    """What an offline W&B run costs with nothing to log: the CPU and wake-ups of the
+    logging process and wandb-core per second (/proc/PID/task/*/schedstat, nanoseconds)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", IDLE_CODE, str(seconds)],
+            cwd=REPO,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return {"error": type(exc).__name__}
+
+
+HOST_LOOP = 3_000_000
+
+
+def host_speed(samples: int = 10, every_s: float = 2.0) -> dict[str, Any]:
+    """The CPU time of a fixed Python loop, a few times: how much the machine's own
+    speed moves (a shared VM's does), which no pairing of runs removes."""
+    times = []
+    for index in range(samples):
+        started, total = time.process_time(), 0
+        for i in range(HOST_LOOP):
+            total += i * i
+        times.append(time.process_time() - started)
+        if index + 1 < samples:
+            time.sleep(every_s)
+    return {
+        "loop": HOST_LOOP,
+        "samples": samples,
+        "every_s": every_s,
+        "min_s": min(times),
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+    }
 
 
 PROBE_CODE = """
@@ -918,9 +1086,9 @@ def write_outputs(
         "Details (the same runs):",
         "",
         markdown_tables(table),
-        "Targets (issue 7):",
+        "Targets (issues 7 and 22):",
         "",
-        *target_lines(table, meta.get("probe")),
+        *target_lines(table, meta.get("probe"), meta.get("idle"), meta.get("host")),
         "",
     ]
     if meta.get("online_unavailable"):
@@ -983,8 +1151,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pybullet-rollouts",
         type=int,
-        default=8,
-        help="budget of the PyBullet env, in rollouts (default: 8)",
+        default=100,
+        help="budget of the PyBullet env, in rollouts (default: 100: the first rollout and "
+        "the start-up do not weigh on the steady state)",
     )
     parser.add_argument(
         "--server-url",
@@ -1052,6 +1221,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="run no training: rebuild the table, CSV and chart from a JSON this script "
         "wrote (with --add-probe: also run the W&B start probe if the JSON has none)",
+    )
+    parser.add_argument(
+        "--idle-probe-s",
+        type=float,
+        default=20.0,
+        help="seconds to measure an idle offline W&B run's CPU (default: 20; 0: skip)",
+    )
+    parser.add_argument(
+        "--no-host-check",
+        action="store_true",
+        help="skip timing a fixed loop before the runs (the machine's own speed spread)",
     )
     parser.add_argument("--add-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1127,9 +1307,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             print("warm-up run (discarded) ...", flush=True)
             run_one(warm, args, work_dir, run_env, None)
+        if not args.no_host_check:
+            print("host speed check (a fixed loop, 10 times) ...", flush=True)
+            meta["host"] = host_speed()
         if args.probe_reps > 0 and "offline" in args.modes:
             print(f"W&B start probe x{args.probe_reps} ...", flush=True)
             meta["probe"] = probe_wandb_start(args.probe_reps, run_env)
+        if args.idle_probe_s > 0 and "offline" in args.modes:
+            print(f"W&B idle probe ({args.idle_probe_s:g} s) ...", flush=True)
+            meta["idle"] = probe_wandb_idle(args.idle_probe_s, run_env)
         queue, retried = list(specs), set()
         index = 0
         while queue:

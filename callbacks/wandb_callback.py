@@ -65,10 +65,12 @@ class WandbCallback(BaseCallback):
         files_dir = self.tracker.files_dir
         if files_dir is None:
             return
+        targets = []
         for source in sorted(p for p in source_dir.rglob("*") if p.is_file()):
             target = files_dir / name_in_run / source.relative_to(source_dir)
             _link_or_copy(source, target)
-            self.tracker.save_file(target, policy=policy)
+            targets.append(target)
+        self.tracker.save_files(targets, policy=policy)
 
     def save_checkpoint(self, checkpoint_dir: Path, step: int) -> None:
         """After each checkpoint is written (and older ones pruned)."""

@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=whole_number(0),
         default=None,
         help="env steps between evaluations on envs of their own, 0 for none (default: "
-        f"they play at most {EVAL_STEP_SHARE * 100:.0f}%% of the steps, at most {MAX_EVALUATIONS} per "
-        "run with the final one); the best policy is kept as checkpoints/best",
+        f"they play at most {EVAL_STEP_SHARE * 100:.0f}%% of the steps, at most "
+        f"{MAX_EVALUATIONS} per run with the final one); the best policy is kept as "
+        "checkpoints/best",
     )
     run.add_argument(
         "--eval-episodes",

@@ -156,11 +156,12 @@ class Tracker:
         """An MP4 file into the history at `step` (wandb copies it into the run's media)."""
         self._send(("video", key, str(path), step, caption))
 
-    def save_file(self, path: Path, policy: str = "now") -> None:
-        """Register a file that lies inside the run's files dir: uploaded now (online)
-        or at the end ("end"), and by `wandb sync` for offline runs."""
-        if self.files_dir is not None:
-            self._send(("save", str(path), str(self.files_dir), policy))
+    def save_files(self, paths: list[Path], policy: str = "now") -> None:
+        """Register files that lie inside the run's files dir: uploaded now (online) or
+        at the end ("end"), and by `wandb sync` for offline runs. One message for all of
+        them: a checkpoint or the code snapshot is many files, sent together."""
+        if self.files_dir is not None and paths:
+            self._send(("save", [str(path) for path in paths], str(self.files_dir), policy))
 
     def update_summary(self, values: dict[str, Any]) -> None:
         self._send(("summary", values))

@@ -119,3 +119,33 @@ def test_the_session_starts_wandb_without_importing_torch():
     roots = set(json.loads(done.stdout.replace("'", '"')))
     assert "rl_train" in roots
     assert not roots & {"torch", "stable_baselines3", "wandb", "pybullet"}, roots
+
+
+WANDB_CORE_ENV = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import psutil
+    from rl_train.store.record import new_run_id
+    from rl_train.tracking import client as tracking
+    tracker = tracking.start("offline", new_run_id(), Path(sys.argv[1]), "p", None, "n", {})
+    cores = [p for p in psutil.Process(tracker._process.pid).children(recursive=True)
+             if "wandb-core" in p.name()]
+    print(json.dumps([p.environ().get("GOMAXPROCS") for p in cores]))
+    tracker.finish()
+    """
+)
+
+
+def test_wandb_core_runs_on_one_os_thread_unless_the_user_says_otherwise(tmp_path):
+    # More Go threads only wake up more often on the cores the env workers are pinned to.
+    for user_value, expected in ((None, ["1"]), ("2", ["2"])):
+        env = cli_env() if user_value is None else cli_env(GOMAXPROCS=user_value)
+        if user_value is None:
+            env.pop("GOMAXPROCS", None)
+        done = subprocess.run(
+            [sys.executable, "-c", WANDB_CORE_ENV, str(tmp_path)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == expected

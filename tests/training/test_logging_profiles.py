@@ -105,7 +105,11 @@ def test_summary_gives_medians_ranges_and_ratios_to_disabled():
     assert "990 (960–1,000) ×0.990" in offline_row
     assert "| online | unavailable: no server configured |" in table
     targets = "\n".join(bench.target_lines(bench.summarize(runs)))
-    assert "offline steps/s cost" in targets and "+1.0%" in targets and ": met" in targets
+    assert "offline, simple kinematic reach, default profile: steady-state steps/s cost +1.0%" in (
+        targets
+    )
+    # Three repetitions give no 95% interval of the median, so the target is not shown.
+    assert "6 or more repetitions needed" in targets and "not shown" in targets
 
 
 def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
@@ -114,9 +118,45 @@ def test_the_cost_pairs_each_run_with_disabled_of_its_own_repetition():
     disabled = [_run("disabled", rate, 1.0, rep=rep) for rep, rate in enumerate([700, 1000, 1000])]
     offline = [_run("offline", rate, 1.0, rep=rep) for rep, rate in enumerate([686, 980, 980])]
     block = bench.summarize(disabled + offline)[("simple", "default")]
-    assert block["offline"]["paired"]["steady_steps_per_s"] == pytest.approx((0.98, 0.98, 0.98, 3))
+    assert block["offline"]["paired"]["steady_steps_per_s"][:4] == pytest.approx(
+        (0.98, 0.98, 0.98, 3)
+    )
     targets = "\n".join(bench.target_lines(bench.summarize(disabled + offline)))
-    assert "offline steps/s cost vs disabled (simple env, default profile): +2.0%" in targets
+    assert "offline, simple kinematic reach, default profile: steady-state steps/s cost +2.0%" in (
+        targets
+    )
+
+
+def test_the_median_interval_is_the_binomial_order_statistics():
+    bench = load_benchmark("logging_modes")
+    assert bench.median_ci([0.9, 1.0, 1.1, 1.2, 1.3]) is None  # 5 values: no 95% interval
+    assert bench.median_ci([float(v) for v in range(1, 7)]) == (1.0, 6.0)  # 96.9%
+    assert bench.median_ci([float(v) for v in range(9, 0, -1)]) == (2.0, 8.0)  # 96.1%
+    assert bench.median_ci([float(v) for v in range(1, 21)]) == (6.0, 15.0)  # 95.9%
+
+
+def test_the_target_is_met_only_when_the_whole_interval_is_within_it():
+    bench = load_benchmark("logging_modes")
+
+    def cost_verdict(offline_rates):
+        disabled = [_run("disabled", 1000, 1.0, rep=rep) for rep in range(len(offline_rates))]
+        offline = [_run("offline", r, 1.0, rep=rep) for rep, r in enumerate(offline_rates)]
+        entry = bench.summarize(disabled + offline)[("simple", "default")]["offline"]
+        return bench.verdict(entry["paired"]["steady_steps_per_s"], 0.02)
+
+    assert cost_verdict([995, 990, 985, 992, 988, 999, 983, 991]) == "met"
+    assert cost_verdict([995, 990, 950, 992, 960, 999, 970, 991]).startswith("median within")
+    assert cost_verdict([970, 960, 950, 975, 960, 990, 970, 965]) == "NOT met"
+
+
+def test_the_default_job_is_the_headline_table():
+    bench = load_benchmark("logging_modes")
+    runs = [_run("disabled", 1000, 1.0), _run("offline", 990, 1.0)]
+    runs += [dict(run, env="pybullet") for run in runs]
+    table = bench.markdown_tables(bench.summarize(runs))
+    assert table.index("PyBullet reach") < table.index("simple kinematic reach")
+    targets = bench.target_lines(bench.summarize(runs))
+    assert targets[0].startswith("- offline, PyBullet reach, default profile")
 
 
 def test_the_mode_order_rotates_between_repetitions():
