@@ -182,29 +182,50 @@ def paired_ratio(
 
     The VM's speed drifts by up to +-9% between repetitions (measured); a run and its
     neighbour of the same repetition see nearly the same machine, so their ratio carries
-    far less of that drift than the ratio of two medians does.
+    far less of that drift than the ratio of two medians does. Runs that know their place
+    in the sequence ("order") are compared with disabled's at the same moment instead:
+    interpolated between the disabled runs just before and just after (drift_reference).
     """
-    reference = {run.get("rep"): run.get(key) for run in disabled_runs}
-    ratios = [
-        run[key] / reference[run.get("rep")]
-        for run in runs
-        if run.get(key) is not None and reference.get(run.get("rep"))
-    ]
+    if all("order" in run for run in [*runs, *disabled_runs]):
+        pairs = [(run.get(key), drift_reference(run, disabled_runs, key)) for run in runs]
+    else:
+        reference = {run.get("rep"): run.get(key) for run in disabled_runs}
+        pairs = [(run.get(key), reference.get(run.get("rep"))) for run in runs]
+    ratios = [value / ref for value, ref in pairs if value is not None and ref]
     if not ratios:
         return None
     return statistics.median(ratios), min(ratios), max(ratios), len(ratios), median_ci(ratios)
 
 
+def drift_reference(
+    run: dict[str, Any], disabled_runs: list[dict[str, Any]], key: str
+) -> float | None:
+    """Disabled's value at `run`'s place in the sequence: linear between the disabled runs
+    just before and just after it (one side only at the ends). With three modes rotating
+    (A B C, B C A, C A B) a mode follows disabled in two repetitions of three, so pairing
+    within a repetition gives a machine that speeds up or slows down over the minutes a
+    direction; interpolating in time cancels a steady drift whatever the order."""
+    known = sorted((r["order"], r[key]) for r in disabled_runs if r.get(key) is not None)
+    before = [(o, v) for o, v in known if o < run["order"]]
+    after = [(o, v) for o, v in known if o > run["order"]]
+    if before and after:
+        (o1, v1), (o2, v2) = before[-1], after[0]
+        return v1 + (v2 - v1) * (run["order"] - o1) / (o2 - o1)
+    if before or after:
+        return (before[-1] if before else after[0])[1]
+    return None
+
+
 def paired_difference(
     runs: list[dict[str, Any]], disabled_runs: list[dict[str, Any]], key: str
 ) -> tuple[float, int] | None:
-    """(median, n) of each run's value minus disabled's in the same repetition: seconds."""
-    reference = {run.get("rep"): run.get(key) for run in disabled_runs}
-    differences = [
-        run[key] - reference[run.get("rep")]
-        for run in runs
-        if run.get(key) is not None and reference.get(run.get("rep")) is not None
-    ]
+    """(median, n) of each run's value minus disabled's (paired as paired_ratio): seconds."""
+    if all("order" in run for run in [*runs, *disabled_runs]):
+        pairs = [(run.get(key), drift_reference(run, disabled_runs, key)) for run in runs]
+    else:
+        reference = {run.get("rep"): run.get(key) for run in disabled_runs}
+        pairs = [(run.get(key), reference.get(run.get("rep"))) for run in runs]
+    differences = [value - ref for value, ref in pairs if value is not None and ref is not None]
     return (statistics.median(differences), len(differences)) if differences else None
 
 
@@ -1250,6 +1271,8 @@ def main(argv: list[str] | None = None) -> int:
     _reexec_in_project_venv()
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
+        for order, run in enumerate(saved["runs"]):
+            run.setdefault("order", order)  # written in the order they ran
         if args.add_probe and not saved["meta"].get("probe"):
             saved["meta"]["probe"] = probe_wandb_start(args.probe_reps, child_env())
         text, _ = write_outputs(saved["runs"], saved["meta"], args.output_prefix)
@@ -1344,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
                 server_process if online else None,
             )
             result["retry"] = spec.name in retried
+            result["order"] = len(runs)  # its place in the sequence (drift_reference)
             runs.append(result)
             # Kept up to date, so a stopped benchmark still leaves its runs
             # (render them with --from-json).

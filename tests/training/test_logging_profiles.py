@@ -210,3 +210,20 @@ def test_offline_runs_leave_wandb_telemetry_off_unless_the_user_asks(tmp_path, u
     threads = json.loads(done.stdout.strip().splitlines()[-1])
     telemetry = [name for name in threads if name.startswith("Otel")]
     assert bool(telemetry) == (user_setting == "true"), threads
+
+
+def test_runs_that_know_their_order_are_compared_with_disabled_at_the_same_moment():
+    bench = load_benchmark("logging_modes")
+    # The machine speeds up steadily; offline runs between two disabled ones cost 2%.
+    disabled = [dict(_run("disabled", rate, 1.0, rep=rep), order=2 * rep)
+                for rep, rate in enumerate([1000, 1100, 1200])]  # fmt: skip
+    offline = [dict(_run("offline", 0.98 * rate, 1.0, rep=rep), order=2 * rep + 1)
+               for rep, rate in enumerate([1050, 1150])]  # fmt: skip
+    block = bench.summarize(disabled + offline)[("simple", "default")]
+    assert block["offline"]["paired"]["steady_steps_per_s"][:4] == pytest.approx(
+        (0.98, 0.98, 0.98, 2)
+    )
+    # Paired within the repetition instead, the drift would read as a 3-4% gain.
+    unordered = [{k: v for k, v in run.items() if k != "order"} for run in disabled + offline]
+    paired = bench.summarize(unordered)[("simple", "default")]["offline"]["paired"]
+    assert paired["steady_steps_per_s"][0] > 1.02
