@@ -87,8 +87,8 @@ def start_run(spec: RunSpec) -> tuple[Any, dict[str, float]]:
     # traffic nobody asked for; a user who wants it sets WANDB_ERROR_REPORTING=true.
     os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
     # wandb-core (Go) inherits this environment. One OS thread runs its goroutines: it
-    # has a row per rollout to write, and with one per core the Go runtime wakes up more
-    # often on cores the env workers are pinned to (idle: 72 -> 45 wake-ups/s,
+    # has a row per rollout to write, and with one thread per core the Go runtime wakes up
+    # more often on the cores the env workers are pinned to (measured in
     # docs/logging-modes.md). A user's own GOMAXPROCS is kept.
     os.environ.setdefault("GOMAXPROCS", WANDB_CORE_GOMAXPROCS)
     started = time.perf_counter()
