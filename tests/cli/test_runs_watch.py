@@ -44,11 +44,19 @@ def start_training(cwd: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def _terminal_ctrl_c() -> None:
+    # A watcher on a terminal gets Ctrl-C; one started from a background job inherits an
+    # ignored SIGINT (what shells do to background jobs), which would make the test's
+    # Ctrl-C a no-op rather than test anything.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_watch(cwd: Path, *args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "rl_train.cli", "runs", "watch", *args, "--output-dir", "runs"],
         cwd=cwd,
         env=cli_env(),
+        preexec_fn=_terminal_ctrl_c,  # noqa: PLW1509 (before exec, nothing else runs)
         **popen,
     )
 
