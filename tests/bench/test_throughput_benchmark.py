@@ -30,6 +30,7 @@ def short_run(tmp_path_factory):
     return out, done.stdout
 
 
+@pytest.mark.slow  # a minute of real benchmark runs: in CI's slow suite
 def test_each_backend_gets_a_measured_row_against_the_limit(short_run):
     out, _ = short_run
     report = json.loads((out / "throughput.json").read_text())
@@ -52,6 +53,7 @@ def test_each_backend_gets_a_measured_row_against_the_limit(short_run):
     assert rows["shm"]["processes"] >= 1 + min(2, report["usable_cores"])
 
 
+@pytest.mark.slow  # a minute of real benchmark runs: in CI's slow suite
 def test_the_report_has_the_table_the_pairs_and_the_plot(short_run):
     out, stdout = short_run
     text = (out / "throughput.md").read_text()

@@ -45,6 +45,7 @@ def one_error_line(done) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # 400 evaluation episodes / a panda-gym training: in CI's slow suite
 def test_eval_agrees_with_trainings_own_evaluation(trained):
     trained_rate = RunRecord.load(trained / "runs" / "reach").success_rate
     assert trained_rate is not None
@@ -255,6 +256,7 @@ def test_help_says_what_the_video_holds():
     assert done.returncode == 0 and "labelled with its" in done.stdout
 
 
+@pytest.mark.slow  # 400 evaluation episodes / a panda-gym training: in CI's slow suite
 def test_a_panda_gym_run_trains_and_evaluates_the_same_way(tmp_path):
     done = run_cli(
         ["--env", "panda_gym:PandaReachDense-v3", "--n-envs", "2", "--total-timesteps", "256",
