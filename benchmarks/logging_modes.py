@@ -154,7 +154,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return table
 
 
-PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps", "startup_s", "wall_s")
+PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps")
 CONFIDENCE = 0.95
 
 
@@ -186,15 +186,23 @@ def paired_ratio(
     in the sequence ("order") are compared with disabled's at the same moment instead:
     interpolated between the disabled runs just before and just after (drift_reference).
     """
+    ratios = [value / ref for value, ref in _pairs(runs, disabled_runs, key) if ref]
+    if not ratios:
+        return None
+    return statistics.median(ratios), min(ratios), max(ratios), len(ratios), median_ci(ratios)
+
+
+def _pairs(
+    runs: list[dict[str, Any]], disabled_runs: list[dict[str, Any]], key: str
+) -> list[tuple[float, float | None]]:
+    """(each run's value, disabled's to compare it with) for the runs that have the value:
+    disabled's at the same moment when every run knows its order, else its repetition's."""
     if all("order" in run for run in [*runs, *disabled_runs]):
         pairs = [(run.get(key), drift_reference(run, disabled_runs, key)) for run in runs]
     else:
         reference = {run.get("rep"): run.get(key) for run in disabled_runs}
         pairs = [(run.get(key), reference.get(run.get("rep"))) for run in runs]
-    ratios = [value / ref for value, ref in pairs if value is not None and ref]
-    if not ratios:
-        return None
-    return statistics.median(ratios), min(ratios), max(ratios), len(ratios), median_ci(ratios)
+    return [(value, ref) for value, ref in pairs if value is not None]
 
 
 def drift_reference(
@@ -220,12 +228,8 @@ def paired_difference(
     runs: list[dict[str, Any]], disabled_runs: list[dict[str, Any]], key: str
 ) -> tuple[float, int] | None:
     """(median, n) of each run's value minus disabled's (paired as paired_ratio): seconds."""
-    if all("order" in run for run in [*runs, *disabled_runs]):
-        pairs = [(run.get(key), drift_reference(run, disabled_runs, key)) for run in runs]
-    else:
-        reference = {run.get("rep"): run.get(key) for run in disabled_runs}
-        pairs = [(run.get(key), reference.get(run.get("rep"))) for run in runs]
-    differences = [value - ref for value, ref in pairs if value is not None and ref is not None]
+    pairs = _pairs(runs, disabled_runs, key)
+    differences = [value - ref for value, ref in pairs if ref is not None]
     return (statistics.median(differences), len(differences)) if differences else None
 
 
@@ -361,7 +365,8 @@ def steady_cost_line(mode: str, where: str, entry: dict[str, Any], limit: float)
         return f"- {mode}, {where}: {entry.get('unavailable') or 'not measured'}"
     line = (
         f"- {mode}, {where}: steady-state steps/s cost {1 - steps[0]:+.1%} (median over "
-        f"{steps[3]} repetitions of the cost against disabled's run of the same repetition; "
+        f"{steps[3]} repetitions of each run's cost against disabled's at the same point "
+        "of the sequence; "
         f"{_interval(steps, as_cost=True)}; range {1 - steps[2]:+.1%} to {1 - steps[1]:+.1%}) "
         f"(target ≤ {limit:.0%}): {verdict(steps, limit)}"
     )
@@ -442,6 +447,7 @@ def target_lines(
 IDLE_CODE = """
 import json, os, shutil, sys, tempfile, time
 from pathlib import Path
+import psutil
 from rl_train.store.record import new_run_id
 from rl_train.tracking import client
 
@@ -456,17 +462,6 @@ def cpu_and_wakeups(pid):
         ns, slices = ns + int(run_ns), slices + int(runs)
     return ns, slices
 
-def children(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            pass
-    return found
-
 seconds = float(sys.argv[1])
 folder = Path(tempfile.mkdtemp(prefix="rl-train-wandb-idle-"))
 try:
@@ -474,7 +469,7 @@ try:
                            "idle", {"probe": True})
     time.sleep(3.0)  # past wandb.init's own after-work
     logging_pid = tracker._process.pid
-    core_pids = children(logging_pid)
+    core_pids = [p.pid for p in psutil.Process(logging_pid).children()]
     before = {pid: cpu_and_wakeups(pid) for pid in [logging_pid, *core_pids]}
     time.sleep(seconds)
     after = {pid: cpu_and_wakeups(pid) for pid in before}
