@@ -74,7 +74,7 @@ class RobotTaskEnv(gym.Env):
         self.sim = Sim(visuals=render_mode is not None and render_meshes)
         self._add_scene()
         self.robot = robot_cls(self.sim, control=control, gripper=task_cls.gripper)
-        self.task = task_cls(self.sim, reward_type=reward_type)
+        self.task = task_cls(self.sim, self.robot, reward_type=reward_type)
         self.action_space = self.robot.action_space
         self.robot.reset()
         self.observation_space = self._observation_space()

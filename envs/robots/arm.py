@@ -43,6 +43,7 @@ class Arm:
     # Few IK iterations per control step are enough (the target is at most ~9 cm away);
     # tests/test_envs.py checks that the hand really reaches its goals.
     ik_iterations = 10
+    finger_links: tuple[int, ...] = ()  # the links that touch what the gripper holds
 
     def __init__(self, sim: Sim, control: str = "ee", gripper: str = "off") -> None:
         if control not in CONTROL_MODES:

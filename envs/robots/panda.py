@@ -26,6 +26,7 @@ class Panda(Arm):
     ee_link = EE_LINK
     neutral = NEUTRAL
     forces = ARM_FORCES
+    finger_links = FINGER_JOINTS  # a PyBullet link has its parent joint's index
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.robots.arm import Arm
     from envs.sim import Sim
 
 
@@ -35,15 +36,16 @@ def reach_reward(goal_distance, reward_type: str):
     return -goal_distance
 
 
-def check_reward_type(reward_type: str) -> None:
-    if reward_type not in REWARD_TYPES:
-        raise ValueError(f"reward_type {reward_type!r} must be one of {REWARD_TYPES}")
+def check_reward_type(reward_type: str, choices: tuple[str, ...] = REWARD_TYPES) -> None:
+    if reward_type not in choices:
+        raise ValueError(f"reward_type {reward_type!r} must be one of {choices}")
 
 
 class GoalTask:
     """The task interface (RobotTaskEnv relies on exactly these members):
 
     gripper        what the task needs of the gripper ("off", "closed", "action")
+    reward_types   the reward_type names it takes
     goal_size      length of the goal vector; goal is the current goal
     reset(rng)     place goal (and objects) for a new episode
     observe(robot_observation) -> (task state, achieved goal, extra step info)
@@ -55,10 +57,12 @@ class GoalTask:
     name = "task"
     gripper = "off"
     goal_size = 3
+    reward_types = REWARD_TYPES
 
-    def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
-        check_reward_type(reward_type)
+    def __init__(self, sim: Sim, robot: Arm, reward_type: str = "dense") -> None:
+        check_reward_type(reward_type, self.reward_types)
         self.sim = sim
+        self.robot = robot  # what a task may need to ask the arm: where its fingers are
         self.reward_type = reward_type
         self.goal = np.zeros(self.goal_size)
 

@@ -2,7 +2,8 @@
 
 Observation (15): cube position, orientation (Euler), linear and angular velocity, and
 the cube relative to the end effector. Achieved goal: the cube position.
-Rewards, with d_goal the cube-to-goal distance and d_hand the hand-to-cube distance:
+Rewards, with d_goal the cube-to-goal distance and d_hand the hand-to-cube distance
+(pick-and-place has a staged dense reward of its own and calls this one "distance"):
   dense   -(d_goal + HAND_WEIGHT x d_hand): the hand term leads PPO to the cube first,
           which the goal term alone (panda-gym's dense reward) does not
   sparse  -1 until d_goal < 5 cm, then 0
@@ -19,6 +20,7 @@ import numpy as np
 from envs.tasks.base import GoalTask, distance, sparse_reward
 
 if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.robots.arm import Arm
     from envs.sim import Sim
 
 HALF_SIZE = 0.02  # a 4 cm cube, as panda-gym's
@@ -44,8 +46,8 @@ class ObjectTask(GoalTask):
     name = "object"
     gripper = "closed"
 
-    def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
-        super().__init__(sim, reward_type)
+    def __init__(self, sim: Sim, robot: Arm, reward_type: str = "dense") -> None:
+        super().__init__(sim, robot, reward_type)
         self.client = sim.client
         self.cube = sim.create_box(
             (HALF_SIZE,) * 3,

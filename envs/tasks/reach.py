@@ -9,6 +9,7 @@ import numpy as np
 from envs.tasks.base import SUCCESS_DISTANCE, GoalTask, distance, reach_reward
 
 if TYPE_CHECKING:  # the physics engine loads only where an env is built
+    from envs.robots.arm import Arm
     from envs.sim import Sim
 
 GOAL_LOW = np.array([-0.15, -0.15, 0.0])
@@ -20,8 +21,8 @@ class Reach(GoalTask):
     name = "reach"
     gripper = "off"
 
-    def __init__(self, sim: Sim, reward_type: str = "dense") -> None:
-        super().__init__(sim, reward_type)
+    def __init__(self, sim: Sim, robot: Arm, reward_type: str = "dense") -> None:
+        super().__init__(sim, robot, reward_type)
         self.marker = sim.create_marker(SUCCESS_DISTANCE / 2)
 
     def reset(self, np_random: np.random.Generator) -> None:

@@ -12,6 +12,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from scripted_arm import p_control, pick_and_place_steps
 
 import envs
 from envs import panda_kinematics as kinematics
@@ -33,11 +34,6 @@ def rollout(env: gym.Env, seed: int, steps: int) -> list[np.ndarray]:
         observation, *_ = env.step(action.astype(np.float32))
         trajectory.append(observation)
     return trajectory
-
-
-def p_control(goal: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """A scripted end-effector action: full speed until 5 cm away, then proportional."""
-    return np.clip((goal - position) / 0.05, -1.0, 1.0).astype(np.float32)
 
 
 # -- package and registration ------------------------------------------------------------
@@ -304,22 +300,9 @@ def scripted_push(env: gym.Env, seed: int) -> bool:
 
 def scripted_pick_and_place(env: gym.Env, seed: int) -> tuple[bool, float]:
     """Above the cube open, down, close, carry to the goal. Returns (success, max cube z)."""
-    observation, _ = env.reset(seed=seed)
-    goal = env.unwrapped.goal
-    phase, closed_at, highest = "above", 0, 0.0
-    for step in range(50):
-        hand, cube = observation[:3], observation[7:10]
-        highest = max(highest, float(cube[2]))
-        if phase == "above" and np.linalg.norm(hand - cube - [0, 0, 0.05]) < 0.01:
-            phase = "down"
-        if phase == "down" and np.linalg.norm(hand - cube) < 0.008:
-            phase, closed_at = "close", step
-        if phase == "close" and step - closed_at >= 3:
-            phase = "carry"
-        target = {"above": cube + [0, 0, 0.05], "down": cube, "close": cube, "carry": goal}[phase]
-        grip = 1.0 if phase in ("above", "down") else -1.0
-        action = np.append(p_control(target, hand), grip).astype(np.float32)
-        observation, _, _, _, info = env.step(action)
+    highest = 0.0
+    for phase, observation, _, info in pick_and_place_steps(env, seed):
+        highest = max(highest, float(observation[9]))
         if info["is_success"] and phase == "carry":
             return True, highest
     return False, highest
