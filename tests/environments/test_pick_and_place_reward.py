@@ -71,9 +71,9 @@ def test_a_cube_in_the_air_pays_nothing_once_the_fingers_let_go(env):
 
 def test_a_grasped_cube_slid_along_the_table_under_a_goal_in_the_air_earns_no_carry(env):
     """What PPO learned before the lift stage: grasp, press down, slide under the goal."""
-    steps = pick_and_place_steps(env, AIR_GOAL_SEED)
-    for phase, observation, _, info in steps:
+    for phase, held, _, info in pick_and_place_steps(env, AIR_GOAL_SEED):
         if phase == "close" and info["grasped"]:
+            observation = held
             break
     goal = env.unwrapped.goal
     for _ in range(20):
