@@ -14,6 +14,7 @@ from rl_train.config import hyperparams
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.store.checkpoint import Checkpoint
+from rl_train.training.policies import POLICIES
 
 
 def as_schedule(value: float | str) -> float | LinearSchedule:
@@ -44,6 +45,9 @@ def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
             file=sys.stderr,
         )
         policy = "MultiInputPolicy"
+    if isinstance(venv.observation_space, spaces.Dict) and policy in POLICIES:
+        raise UserError(f"policy {policy} takes flat observations, and the env's are a Dict")
+    policy = POLICIES.get(policy, policy)
     rollout_size = hyperparams.rollout_size(config.hyperparams, config.n_envs)
     if hyperparams.value(config.hyperparams, "batch_size") > rollout_size:
         # Few envs make a rollout smaller than a mini-batch: use the whole rollout.
