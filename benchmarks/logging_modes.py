@@ -102,6 +102,12 @@ METRICS = (
     ("steady_steps_per_s", "steps/s (steady)", "rate", True),
     ("steady_main_cpu_ms_per_1k_steps", "trainer CPU ms / 1k steps (steady)", "us", True),
     ("cpu_ms_per_1k_steps", "CPU ms / 1k steps (all processes, whole run)", "us", True),
+    ("steady_cost_bound", "W&B's steady-state cost, at most", "pct", False),
+    ("steady_wandb_share", "W&B processes' CPU / steady wall", "pct", False),
+    ("steady_log_share", "trainer's log calls / steady wall", "pct", False),
+    ("steady_wandb_switches_per_s", "W&B wake-ups /s (steady)", "rate", False),
+    ("steady_server_share", "loopback server CPU / steady wall", "pct", False),
+    ("trainer_per_worker_cpu", "trainer CPU / env workers' CPU (steady)", "ratio", True),
     ("wandb_core_cpu_s", "wandb-core CPU (s)", "s", False),
     ("logging_process_cpu_s", "logging process CPU (s)", "s", False),
     ("log_call_us", "one log call (µs)", "us", False),
@@ -154,7 +160,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return table
 
 
-PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps")
+PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps", "trainer_per_worker_cpu")
 CONFIDENCE = 0.95
 
 
@@ -240,6 +246,10 @@ def _fmt_value(value: float, kind: str) -> str:
         return f"{value:,.0f}"
     if kind == "rate":
         return f"{value:,.0f}"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "ratio":
+        return f"{value:.3f}"
     if kind == "bytes":
         for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
             if abs(value) >= size:
@@ -256,7 +266,7 @@ def format_cell(stats: tuple[float, float, float] | None, kind: str, ratio: floa
     if low != high:
         text += f" ({_fmt_value(low, kind)}–{_fmt_value(high, kind)})"
     if ratio is not None:
-        text += f" ×{ratio:.3f}" if kind == "rate" else f" ×{ratio:.2f}"
+        text += f" ×{ratio:.3f}" if kind in ("rate", "ratio") else f" ×{ratio:.2f}"
     return text
 
 
@@ -386,6 +396,68 @@ def steady_cost_line(mode: str, where: str, entry: dict[str, Any], limit: float)
     return line
 
 
+def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> str | None:
+    """The steady-state cost as CPU accounting bounds it (steady_accounting), with the 95%
+    interval of its median over the runs, and the trainer's CPU against the env workers'."""
+    bounds = [r["steady_cost_bound"] for r in entry["runs"] if r.get("steady_cost_bound")]
+    if not bounds:
+        return None
+    median, interval = statistics.median(bounds), median_ci(bounds)
+    shares = {
+        key: statistics.median([r.get(key) or 0.0 for r in entry["runs"]])
+        for key in ("steady_wandb_share", "steady_log_share", "steady_server_share")
+    }
+    switches = statistics.median(
+        [r.get("steady_wandb_switches_per_s") or 0.0 for r in entry["runs"]]
+    )
+    if median > limit:
+        verdict_ = "NOT met"
+    elif interval is None or interval[1] > limit:
+        verdict_ = "median within it, not shown: the interval reaches past it"
+    else:
+        verdict_ = "met"
+    span = (
+        f"{CONFIDENCE:.0%} interval {interval[0]:.2%} to {interval[1]:.2%}"
+        if interval
+        else f"no {CONFIDENCE:.0%} interval (n={len(bounds)}: 6 or more runs needed)"
+    )
+    # What each of W&B's wake-ups would have to cost the process it displaces
+    # (cache refill) before the cost reached the target: the bound's headroom per switch.
+    headroom_us = (limit - median) / switches * 1e6 if switches > 0 and median < limit else None
+    line = (
+        f"- {mode}, {where}: steady-state cost by CPU accounting, at most {median:.2%} of the "
+        f"steady wall time (median over {len(bounds)} runs; {span}) = W&B's processes' CPU "
+        f"{shares['steady_wandb_share']:.2%} + the trainer's log calls "
+        f"{shares['steady_log_share']:.2%}; each CPU-second W&B takes delays training by at "
+        f"most that second (target ≤ {limit:.0%}): {verdict_}. W&B's processes woke "
+        f"{switches:,.0f} times/s"
+    )
+    if headroom_us is not None:
+        line += (
+            f": each wake-up could cost the process it displaces {headroom_us:,.0f} µs "
+            "(cache refill) before the target was reached"
+        )
+    if mode == "online" and shares["steady_server_share"]:
+        line += (
+            f"; the loopback server took {shares['steady_server_share']:.2%} more (a real "
+            "server runs on another machine)"
+        )
+    cpu = entry["paired"].get("trainer_per_worker_cpu")
+    if cpu is not None:
+        within = "within" if abs(cpu[0] - 1) <= TRAINER_CPU_TARGET else "NOT within"
+        if cpu[4] is not None and max(abs(cpu[4][0] - 1), abs(cpu[4][1] - 1)) <= TRAINER_CPU_TARGET:
+            within += f" {TRAINER_CPU_TARGET:.0%}, the whole interval"
+        else:
+            within += f" {TRAINER_CPU_TARGET:.0%}" + (
+                " (median), not shown by the interval" if within == "within" else ""
+            )
+        line += (
+            f". Trainer CPU per step, over the env workers' CPU in the same seconds, against "
+            f"disabled's: {cpu[0] - 1:+.1%}, {_interval(cpu, as_cost=False)}: {within}"
+        )
+    return line
+
+
 def target_lines(
     table: dict[tuple[str, str], dict[str, Any]],
     probe: list[dict[str, Any]] | None = None,
@@ -399,6 +471,9 @@ def target_lines(
         for mode, limit in (("offline", "offline_steps_cost"), ("online", "online_steps_cost")):
             if mode in block:
                 lines.append(steady_cost_line(mode, where, block[mode], TARGETS[limit]))
+                bound = bound_line(mode, where, block[mode], TARGETS[limit])
+                if bound:
+                    lines.append(bound)
     if idle and "error" not in idle:
         lines.append(
             f"- W&B idle in offline mode (a started run, nothing logged, {idle['seconds']:.0f} s; "
@@ -810,24 +885,134 @@ def _tree_rss(processes: list[Any]) -> int:
     return total
 
 
-def _note_wandb_cpu(
-    processes: list[Any], core: dict[int, float], logging: dict[int, float]
-) -> None:
-    """CPU seconds last seen of wandb-core and of rl-train's logging process, by pid."""
-    import psutil
-
-    for process in processes:
+def timeslices(pid: int) -> int:
+    """Times the process's threads were put on a CPU (/proc/PID/task/*/schedstat): one per
+    wake-up or preemption, each of which displaces whatever ran there."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
         try:
-            if process.name().startswith("wandb-core"):
-                seen = core
-            elif "rl_train.tracking.process" in process.cmdline():
-                seen = logging
-            else:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[2])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+class CpuTimeline:
+    """Cumulative CPU seconds (and times put on a CPU) of each kind of process of a run,
+    sampled with the memory polls, so that what each kind used over any span (the steady
+    state's, from run.json) can be read off afterwards, linear between samples.
+
+    Why: the wall-clock cost of W&B on this VM cannot be told from the machine's own speed,
+    which moves by a third within seconds (docs/logging-modes.md). CPU seconds of two
+    processes over the same seconds can: both see the same machine."""
+
+    KINDS = ("trainer", "workers", "logging", "core", "server")
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, dict[str, float], dict[str, int]]] = []
+        self._last: dict[int, tuple[str, float, int]] = {}  # pid -> kind, CPU s, switches
+
+    @staticmethod
+    def kind(process: Any, root_pid: int) -> str:
+        if process.pid == root_pid:
+            return "trainer"
+        if process.name().startswith("wandb-core"):
+            return "core"
+        if "rl_train.tracking.process" in process.cmdline():
+            return "logging"
+        return "workers"  # the env workers, their forkserver, multiprocessing's tracker
+
+    def sample(self, processes: list[Any], root_pid: int, server: Any = None) -> None:
+        import psutil
+
+        for process, kind in [
+            *((p, None) for p in processes),
+            *([(server, "server")] if server is not None else []),
+        ]:
+            try:
+                times = process.cpu_times()
+                if kind is None:
+                    known = self._last.get(process.pid)
+                    kind = known[0] if known else self.kind(process, root_pid)
+            except psutil.Error:
                 continue
-            times = process.cpu_times()
-            seen[process.pid] = times.user + times.system
-        except psutil.Error:
-            pass
+            cpu = times.user + times.system
+            self._last[process.pid] = (kind, cpu, timeslices(process.pid))
+        cpu_by_kind = dict.fromkeys(self.KINDS, 0.0)
+        switches_by_kind = dict.fromkeys(self.KINDS, 0)
+        for kind, cpu, switches in self._last.values():
+            cpu_by_kind[kind] += cpu
+            switches_by_kind[kind] += switches
+        self.samples.append((time.time(), cpu_by_kind, switches_by_kind))
+
+    def total(self, kind: str) -> float | None:
+        """CPU seconds of that kind over the whole run, as last seen; None if none ran."""
+        if not any(k == kind for k, _, _ in self._last.values()):
+            return None
+        return self.samples[-1][1][kind]
+
+    def _at(self, when: float, index: int, kind: str) -> float:
+        times = [sample[0] for sample in self.samples]
+        after = next(i for i, t in enumerate(times) if t >= when)
+        if after == 0:
+            return float(self.samples[0][index][kind])
+        (t1, *v1), (t2, *v2) = self.samples[after - 1], self.samples[after]
+        a, b = v1[index - 1][kind], v2[index - 1][kind]
+        return a + (b - a) * (when - t1) / (t2 - t1)
+
+    def over(self, start: float, end: float) -> dict[str, float] | None:
+        """CPU seconds of each kind, and "<kind>_switches" (timeslices), between two epoch
+        times; None unless samples lie on both sides of the span."""
+        if len(self.samples) < 2 or not self.samples[0][0] <= start < end <= self.samples[-1][0]:
+            return None
+        spans: dict[str, float] = {}
+        for kind in self.KINDS:
+            spans[kind] = self._at(end, 1, kind) - self._at(start, 1, kind)
+            spans[f"{kind}_switches"] = self._at(end, 2, kind) - self._at(start, 2, kind)
+        return spans
+
+
+def steady_accounting(
+    result: dict[str, Any], timeline: CpuTimeline, mode: str
+) -> dict[str, float | None]:
+    """What W&B takes from the steady state, in shares of its wall time, from CPU seconds
+    over exactly that span (host-independent; see CpuTimeline):
+
+    - steady_wandb_share: the logging process's and wandb-core's CPU. On a machine whose
+      cores are all busy, each CPU-second W&B's processes take delays training by at most
+      that second (at most: while one core runs W&B, the other goes on), so this bounds
+      the wall-clock cost of W&B's processes.
+    - steady_log_share: the trainer's own W&B work, its log calls (all of the run's).
+    - steady_cost_bound: the two together: what offline W&B can cost a long run at most.
+    - steady_server_share: a loopback server's CPU (online; a real server runs elsewhere).
+    - trainer_per_worker_cpu: the trainer's CPU over the env workers' in the same seconds:
+      any per-step work of the trainer that only runs with W&B raises it (the workers do
+      the same physics in every mode), whatever the machine's speed."""
+    start, end = result.get("steady_started_at"), result.get("steady_ended_at")
+    spans = timeline.over(start, end) if start and end else None
+    if spans is None:
+        return {}
+    wall = end - start
+    out: dict[str, float | None] = {"steady_wall_s": wall}
+    trainer_cpu = result.get("steady_main_cpu_s")
+    if trainer_cpu and spans["workers"] > 0:
+        out["trainer_per_worker_cpu"] = trainer_cpu / spans["workers"]
+    if mode == "disabled":
+        return out
+    wandb_cpu = spans["logging"] + spans["core"]
+    out["steady_wandb_cpu_s"] = wandb_cpu
+    out["steady_wandb_share"] = wandb_cpu / wall
+    out["steady_wandb_switches_per_s"] = (spans["logging_switches"] + spans["core_switches"]) / wall
+    out["steady_log_share"] = (result.get("log_seconds") or 0.0) / wall
+    out["steady_cost_bound"] = out["steady_wandb_share"] + out["steady_log_share"]
+    if mode == "online":
+        out["steady_server_share"] = spans["server"] / wall
+    return out
 
 
 def _kill_tree(pid: int) -> None:
@@ -884,12 +1069,11 @@ def run_one(
             command, cwd=REPO, env=child_env, stdout=log, stderr=subprocess.STDOUT
         )
         peak_rss, deadline = 0, started + args.run_timeout
-        core_cpu: dict[int, float] = {}  # wandb-core pid -> CPU seconds last seen
-        logging_cpu: dict[int, float] = {}  # the same for rl-train's logging process
+        timeline = CpuTimeline()
         while process.poll() is None:
             tree = _tree(process.pid)
             peak_rss = max(peak_rss, _tree_rss(tree))
-            _note_wandb_cpu(tree, core_cpu, logging_cpu)
+            timeline.sample(tree, process.pid, server)
             if time.perf_counter() > deadline:
                 _kill_tree(process.pid)
                 process.wait()
@@ -903,8 +1087,8 @@ def run_one(
     result["cpu_s"] = (usage.ru_utime + usage.ru_stime) - (
         usage_before.ru_utime + usage_before.ru_stime
     )
-    result["wandb_core_cpu_s"] = sum(core_cpu.values()) if core_cpu else None
-    result["logging_process_cpu_s"] = sum(logging_cpu.values()) if logging_cpu else None
+    result["wandb_core_cpu_s"] = timeline.total("core")
+    result["logging_process_cpu_s"] = timeline.total("logging")
     if server_cpu_before is not None:
         # A loopback server shares the cores with training: its work is part of the cost.
         server_cpu = _cpu_seconds(server)
@@ -944,6 +1128,7 @@ def run_one(
         result["steps"] = record.get("steps")
         if record.get("steps"):
             result["cpu_ms_per_1k_steps"] = result["cpu_s"] / record["steps"] * 1e6
+        result.update(steady_accounting(result, timeline, spec.mode))
     if not args.keep_runs:
         shutil.rmtree(run_dir, ignore_errors=True)
         log_path.unlink(missing_ok=True)

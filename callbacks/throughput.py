@@ -25,6 +25,10 @@ class ThroughputCallback(BaseCallback):
         # steps/s, barely moved by other load on the machine (benchmarks/logging_modes.py).
         self.steady_cpu_started = 0.0
         self.steady_cpu_end = 0.0
+        # The same span in wall-clock (epoch) seconds, for readers outside this process:
+        # the benchmark takes the other processes' CPU over exactly this span.
+        self.steady_started_at: float | None = None
+        self.steady_ended_at: float | None = None
 
     def _on_rollout_start(self) -> None:
         now = time.perf_counter()
@@ -41,12 +45,12 @@ class ThroughputCallback(BaseCallback):
         self.total_rollout_s += rollout_s
         self.rollout_ended = now
         steps = self.num_timesteps - self.rollout_start_step
-        cpu = time.process_time()
+        cpu, epoch = time.process_time(), time.time()
         if self.steady_started is None:  # steady state: everything after the first rollout
             self.steady_started, self.steady_start_step = now, self.num_timesteps
-            self.steady_cpu_started = cpu
+            self.steady_cpu_started, self.steady_started_at = cpu, epoch
         self.steady_end, self.steady_end_step = now, self.num_timesteps
-        self.steady_cpu_end = cpu
+        self.steady_cpu_end, self.steady_ended_at = cpu, epoch
         self.logger.record("time/rollout_s", rollout_s)
         if rollout_s > 0:
             self.logger.record("time/env_steps_per_s", steps / rollout_s)
@@ -75,6 +79,9 @@ class ThroughputCallback(BaseCallback):
             "startup_s": self.startup_s,
             "steady_steps_per_s": self.steady_steps_per_s(),
             "steady_main_cpu_ms_per_1k_steps": self.steady_cpu_ms_per_1k_steps(),
+            "steady_main_cpu_s": self.steady_cpu_end - self.steady_cpu_started,
+            "steady_started_at": self.steady_started_at,
+            "steady_ended_at": self.steady_ended_at,
             "rollout_s_total": self.total_rollout_s,
             "update_s_total": self.total_update_s,
         }

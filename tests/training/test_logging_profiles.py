@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, cli_env, finished_offline_run, load_benchmark
@@ -227,3 +228,72 @@ def test_runs_that_know_their_order_are_compared_with_disabled_at_the_same_momen
     unordered = [{k: v for k, v in run.items() if k != "order"} for run in disabled + offline]
     paired = bench.summarize(unordered)[("simple", "default")]["offline"]["paired"]
     assert paired["steady_steps_per_s"][0] > 1.02
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_the_cpu_timeline_reads_a_real_process_cpu_over_a_span():
+    import psutil
+
+    bench = load_benchmark("logging_modes")
+    timeline = bench.CpuTimeline()
+    me = psutil.Process()
+    timeline.sample([me], me.pid)
+    started = time.time()
+    _spin(0.3)
+    ended = time.time()
+    timeline.sample([me], me.pid)
+    spans = timeline.over(started, ended)
+    assert spans["trainer"] == pytest.approx(0.3, abs=0.1)
+    assert spans["logging"] == spans["core"] == spans["workers"] == 0.0
+    assert timeline.total("core") is None  # no wandb-core ran
+    assert timeline.over(started - 10, ended) is None  # not sampled that early
+
+
+def test_steady_accounting_bounds_the_cost_by_wandb_cpu_in_the_steady_span():
+    bench = load_benchmark("logging_modes")
+    timeline = bench.CpuTimeline()
+
+    def sample(t, trainer, workers, logging, core):
+        cpu = dict.fromkeys(bench.CpuTimeline.KINDS, 0.0)
+        cpu.update(trainer=trainer, workers=workers, logging=logging, core=core)
+        wakes = dict.fromkeys(bench.CpuTimeline.KINDS, 0)
+        wakes.update(logging=int(10 * t), core=int(40 * t))
+        timeline.samples.append((t, cpu, wakes))
+
+    # W&B's processes: 1.5 s of start-up, then 5 ms of CPU per second; 2 busy cores.
+    for t in range(0, 21):
+        sample(float(t), 0.4 * t, 1.6 * t, 1.5 + 0.002 * t, 0.003 * t)
+    run = {
+        "steady_started_at": 5.0,
+        "steady_ended_at": 15.0,
+        "steady_main_cpu_s": 4.0,
+        "log_seconds": 0.01,
+    }
+    out = bench.steady_accounting(run, timeline, "offline")
+    assert out["steady_wall_s"] == 10.0
+    assert out["steady_wandb_share"] == pytest.approx(0.005)  # the start-up is not in it
+    assert out["steady_log_share"] == pytest.approx(0.001)
+    assert out["steady_cost_bound"] == pytest.approx(0.006)
+    assert out["steady_wandb_switches_per_s"] == pytest.approx(50)
+    assert out["trainer_per_worker_cpu"] == pytest.approx(4.0 / 16.0)
+    disabled = bench.steady_accounting(run, timeline, "disabled")
+    assert "steady_cost_bound" not in disabled and "trainer_per_worker_cpu" in disabled
+
+
+def test_the_bound_is_met_only_when_its_whole_interval_is_within_the_target():
+    bench = load_benchmark("logging_modes")
+
+    def bound_verdict(bounds):
+        runs = [dict(_run("offline", 1000, 1.0, rep=i), steady_cost_bound=b)
+                for i, b in enumerate(bounds)]  # fmt: skip
+        entry = bench.summarize(runs)[("simple", "default")]["offline"]
+        return bench.bound_line("offline", "here", entry, 0.02)
+
+    assert ": met." in bound_verdict([0.004, 0.005, 0.006, 0.004, 0.005, 0.007, 0.005, 0.006])
+    assert "not shown" in bound_verdict([0.004, 0.005, 0.03, 0.004, 0.025, 0.007, 0.05, 0.006])
+    assert "NOT met" in bound_verdict([0.03, 0.025, 0.021, 0.004, 0.025, 0.007, 0.05, 0.026])
