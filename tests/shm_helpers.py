@@ -6,11 +6,15 @@ Torch-free on purpose: worker processes import this module to build their envs.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
+
+# What a worker had loaded before it built anything (this module is unpickled first).
+LOADED_AT_START = frozenset(sys.modules)
 
 
 class GoalCountdown(gym.Env):
@@ -88,6 +92,7 @@ class Introspect(gym.Wrapper):
             "modules": sorted(sys.modules),
             "thread_env": {var: os.environ.get(var) for var in THREAD_ENV_VARS},
             "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+            "loaded_at_start": sorted(LOADED_AT_START),
         }
 
 

@@ -40,6 +40,7 @@ def run_training(
             run_lock.release()
             raise
         resumed = session.begin_resume(config, run_lock)
+        _start_env_forkserver(config)
         from rl_train.training.trainer import resume_training
 
         return resume_training(resumed, checkpoint, on_evaluation)
@@ -47,6 +48,16 @@ def run_training(
 
     resolve(config, cli_n_envs_given="n_envs" in explicit)
     fresh = session.begin_fresh(config)
+    _start_env_forkserver(config)
     from rl_train.training.trainer import train
 
     return train(fresh, on_evaluation)
+
+
+def _start_env_forkserver(config: TrainConfig) -> None:
+    """Env workers fork from a server that imports their modules now, beside torch's import
+    (rl_train/vec/forkserver.py)."""
+    if config.vec_env in ("shm", "subproc"):
+        from rl_train.vec import forkserver
+
+        forkserver.start()

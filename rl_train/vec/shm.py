@@ -41,7 +41,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
 from rl_train.machine import usable_cores
-from rl_train.vec import shm_worker
+from rl_train.vec import forkserver, shm_worker
 from rl_train.vec.failures import EnvWorkerError, signal_name
 from rl_train.vec.shm_worker import ERROR, IDLE, OK, STEP, ArraySpec, ErrorReport
 
@@ -152,6 +152,8 @@ class ShmVecEnv(VecEnv):
             np.arange(self.n_workers), [len(s) for s in self.slices]
         ).tolist()
 
+        if start_method == "forkserver":
+            forkserver.configure()  # workers forked with their imports done (forkserver.py)
         ctx = mp.get_context(start_method)
         try:
             # All workers start before any is waited for: they build their envs in parallel.

@@ -32,6 +32,7 @@ LIGHT_MODULES = [
     "rl_train.evaluation.renderer",
     "rl_train.evaluation.render_process",
     "rl_train.vec.recorder",
+    "rl_train.vec.forkserver",
     "rl_train.config.train_config",
     "rl_train.config.hyperparams",
     "rl_train.config.resolve",

@@ -209,6 +209,38 @@ def test_workers_import_neither_torch_nor_wandb(make_shm):
         assert not roots & {"torch", "wandb", "stable_baselines3", "tensorboard"}, roots
 
 
+PRELOAD_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from shm_helpers import MakeEnv
+from rl_train.vec.shm import ShmVecEnv
+venv = ShmVecEnv([MakeEnv("GoalCountdown-v0", introspect=True)] * 2, n_workers=2)
+states = venv.env_method("worker_state", indices=[0, 1])
+venv.close()
+print(json.dumps([state["loaded_at_start"] for state in states]))
+"""
+
+
+def test_workers_start_with_their_imports_loaded_by_the_forkserver():
+    # Imported once in the forkserver (rl_train/vec/forkserver.py), not again in each worker
+    # (a fresh interpreter: the forkserver of this test process may be running already).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOAD_PROBE, tests_dir],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    for loaded in json.loads(done.stdout.strip().splitlines()[-1]):
+        assert {"numpy", "gymnasium", "pybullet", "envs.core"} <= set(loaded)
+        assert "torch" not in loaded
+
+
 def test_workers_run_with_one_thread_and_ignore_sigint(make_shm):
     venv = make_shm([MakeEnv("GoalCountdown-v0", introspect=True)] * 2, n_workers=2)
     for state in worker_states(venv):
