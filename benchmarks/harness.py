@@ -7,6 +7,7 @@ process must not bring torch along, or it would compete with what it measures.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -17,6 +18,7 @@ RESULTS = REPO / "benchmarks" / "results"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # A benchmark decides the W&B mode and server of each run itself.
 WANDB_VARS = ("WANDB_MODE", "WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_DIR")
+CONFIDENCE = 0.95
 
 
 def child_env(one_thread: bool = False) -> dict[str, str]:
@@ -102,3 +104,19 @@ class TreeMemory:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def median_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the median: the k-th smallest and k-th
+    largest of n values, k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence)/2
+    (it covers at least `confidence`). None below 6 values, where no such k exists."""
+    ordered, n = sorted(values), len(values)
+    tail, k, below = (1.0 - confidence) / 2.0, 0, 0.0
+    while True:
+        below += math.comb(n, k) / 2**n  # P(X <= k)
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]

@@ -21,7 +21,6 @@ import argparse
 import base64
 import csv
 import json
-import math
 import os
 import platform
 import resource
@@ -42,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import REPO, RESULTS, child_env, rl_train_command
+from harness import CONFIDENCE, REPO, RESULTS, child_env, median_ci, rl_train_command
 
 from rl_train.machine import cpu_model, usable_cores
 
@@ -161,23 +160,6 @@ def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
 
 
 PAIRED = ("steady_steps_per_s", "steady_main_cpu_ms_per_1k_steps", "trainer_per_worker_cpu")
-CONFIDENCE = 0.95
-
-
-def median_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """A distribution-free confidence interval of the median: the k-th smallest and k-th
-    largest of n values, k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence)/2
-    (it covers at least `confidence`). None below 6 values, where no such k exists."""
-    ordered, n = sorted(values), len(values)
-    tail, k, below = (1.0 - confidence) / 2.0, 0, 0.0
-    while True:
-        below += math.comb(n, k) / 2**n  # P(X <= k)
-        if below > tail:
-            break
-        k += 1
-    if k == 0:
-        return None
-    return ordered[k - 1], ordered[n - k]
 
 
 def paired_ratio(

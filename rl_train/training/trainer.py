@@ -90,6 +90,7 @@ class Trainer:
         self.evaluation: EvaluationCallback | None = None
         self.renderer: BackgroundRenderer | None = None
         self.video_wait_s = 0.0  # the wrap-up's wait for videos still being drawn
+        self.start_timings: dict[str, float] = {}  # seconds of the start-up's phases
         self.workers_broken = False
         self.disk_full: OSError | None = None
         self.record = session.record
@@ -117,6 +118,7 @@ class Trainer:
         # nothing from more (OpenMP threads wait for a core the workers hold).
         torch.set_num_threads(1)
         vecnormalize_path = self.resume_from.vecnormalize_path if self.resume_from else None
+        started = time.perf_counter()
         try:
             self.venv = make_vec_env(self.config, vecnormalize_path)
         except ImportError as exc:
@@ -125,6 +127,7 @@ class Trainer:
             # Started by the CLI before torch was imported (session.py); it has had the
             # imports and the env workers' start-up to get ready.
             self.tracker = self.tracker_start.result()
+        self.start_timings["envs_s"] = time.perf_counter() - started
         if self.config.eval_freq and self.config.eval_video and envs.is_ours(self.config.env_id):
             # Our envs film poses; this draws them, started now to import in the shadow.
             self.renderer = BackgroundRenderer(
@@ -138,11 +141,16 @@ class Trainer:
             eval_envs = ThreadPoolExecutor(1, thread_name_prefix="eval-envs")
             eval_start = eval_envs.submit(self._make_eval_envs)
             eval_envs.shutdown(wait=False)
+        started = time.perf_counter()
         try:
             self._build_model()
         finally:
+            built = time.perf_counter()
+            self.start_timings["model_s"] = built - started
             if eval_start is not None:  # closed by the wrap-up, whatever happens next
                 self.eval_venv = eval_start.result()
+                # What the evaluation envs added to the start-up beyond the model's build
+                self.start_timings["eval_envs_wait_s"] = time.perf_counter() - built
         # Everything built so far (torch, SB3, wandb's modules) lives for the whole run;
         # freezing it keeps Python's full garbage collections, triggered by the training
         # loop's temporaries, from walking those objects again and again.
@@ -362,6 +370,7 @@ class Trainer:
             self._note_upload()
         if self.throughput is not None:
             self.record.timings.update(self.throughput.timings())
+        self.record.timings.update(self.start_timings)
         if self.evaluation is not None:
             self.record.timings["eval_s"] = self.evaluation.eval_seconds
             if self.config.eval_video:
