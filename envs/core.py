@@ -60,6 +60,7 @@ class RobotTaskEnv(gym.Env):
         render_mode: str | None = None,
         render_size: tuple[int, int] = (480, 360),
         render_meshes: bool = True,
+        **task_options: Any,
     ) -> None:
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type {obs_type!r} must be one of {OBS_TYPES}")
@@ -67,6 +68,12 @@ class RobotTaskEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r}: only 'rgb_array' is supported")
         robot_cls = _load("robot", ROBOT_CLASSES, robot)
         task_cls = _load("task", TASK_CLASSES, task)
+        unknown = sorted(set(task_options) - set(task_cls.options))
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not an option of task {task_cls.name!r}"
+                + (f" (it takes {', '.join(task_cls.options)})" if task_cls.options else "")
+            )
         self.render_mode = render_mode
         self.obs_type = obs_type
         self.render_size = tuple(render_size)
@@ -74,7 +81,7 @@ class RobotTaskEnv(gym.Env):
         self.sim = Sim(visuals=render_mode is not None and render_meshes)
         self._add_scene()
         self.robot = robot_cls(self.sim, control=control, gripper=task_cls.gripper)
-        self.task = task_cls(self.sim, self.robot, reward_type=reward_type)
+        self.task = task_cls(self.sim, self.robot, reward_type=reward_type, **task_options)
         self.action_space = self.robot.action_space
         self.robot.reset()
         self.observation_space = self._observation_space()

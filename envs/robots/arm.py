@@ -29,6 +29,7 @@ GRIPPER_MODES = ("off", "closed", "action")
 # IK stops at 1 mm: the loop closes every control step (the next target starts from the
 # measured position), so finer solutions buy nothing but time.
 IK_THRESHOLD = 1e-3
+PLACE_PASSES = 4  # IK passes of place_hand: each starts where the last left the joints
 
 
 class Arm:
@@ -93,6 +94,19 @@ class Arm:
         self.reset_gripper()
         self._command(self.neutral)
         self._ee_position = None
+
+    def place_hand(self, position: np.ndarray) -> None:
+        """Start with the tool point at `position` (pointing down): the joints set at once
+        by IK (a few passes, each from the last), and held there by the motors."""
+        for _ in range(PLACE_PASSES):
+            joints = self.ee_target_to_joints(np.asarray(position, dtype=np.float64))
+            for joint, angle in zip(self.arm_joints, joints, strict=True):
+                self.client.resetJointState(self.body, joint, angle, 0.0)
+        self._command(joints)
+        self._ee_position = None
+
+    def close_gripper_on(self, width: float) -> None:
+        """Start with the fingers closed on an object `width` wide."""
 
     def joint_angles(self) -> np.ndarray:
         states = self.client.getJointStates(self.body, self._joint_list)

@@ -48,6 +48,11 @@ class Panda(Arm):
         else:
             self._command_fingers(opening)
 
+    def close_gripper_on(self, width: float) -> None:
+        for joint in FINGER_JOINTS:
+            self.client.resetJointState(self.body, joint, width / 2, 0.0)
+        self._command_fingers(0.0)  # squeezing, as a closing command does
+
     def set_gripper(self, command: float) -> None:
         self._command_fingers((command + 1.0) / 2.0 * MAX_OPENING)
 

@@ -46,6 +46,7 @@ class GoalTask:
 
     gripper        what the task needs of the gripper ("off", "closed", "action")
     reward_types   the reward_type names it takes
+    options        the keyword arguments of its own it takes (pick-and-place: held_start)
     goal_size      length of the goal vector; goal is the current goal
     reset(rng)     place goal (and objects) for a new episode
     observe(robot_observation) -> (task state, achieved goal, extra step info)
@@ -58,6 +59,7 @@ class GoalTask:
     gripper = "off"
     goal_size = 3
     reward_types = REWARD_TYPES
+    options: tuple[str, ...] = ()  # keyword arguments of its own (RobotTaskEnv passes them)
 
     def __init__(self, sim: Sim, robot: Arm, reward_type: str = "dense") -> None:
         check_reward_type(reward_type, self.reward_types)

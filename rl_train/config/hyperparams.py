@@ -16,8 +16,9 @@ import yaml
 
 from rl_train.errors import UserError
 
-# Keys of a hyperparameter mapping that are ours rather than PPO(...) arguments.
-OWN_KEYS = ("n_timesteps", "normalize", "policy", "n_envs")
+# Keys of a hyperparameter mapping that are ours rather than PPO(...) arguments;
+# train_env_kwargs go to gym.make of the training envs only, never the evaluation envs.
+OWN_KEYS = ("n_timesteps", "normalize", "policy", "n_envs", "train_env_kwargs")
 NORMALIZE_KEYS = ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "epsilon")
 # PPO arguments that may be a schedule, written rl-zoo style as "lin_<start value>".
 SCHEDULED_KEYS = ("learning_rate", "clip_range")
@@ -84,6 +85,9 @@ def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
             raise UserError(
                 f"{source}: {key} {value!r} must be a number or lin_<number> (a linear decay to 0)"
             )
+    env_kwargs = data.get("train_env_kwargs")
+    if env_kwargs is not None and not isinstance(env_kwargs, dict):
+        raise UserError(f"{source}: 'train_env_kwargs' must be a mapping of gym.make arguments")
     normalize = data.get("normalize")
     if normalize not in (None, True, False) and not isinstance(normalize, dict):
         raise UserError(f"{source}: 'normalize' must be true, false or a mapping")
@@ -120,6 +124,11 @@ def rollout_size(hyperparams: dict[str, Any], n_envs: int) -> int:
 def ppo_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """The PPO(...) arguments of a mapping: everything but OWN_KEYS."""
     return {k: v for k, v in hyperparams.items() if k not in OWN_KEYS}
+
+
+def train_env_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """gym.make arguments of the training envs beyond the env id's own (e.g. held_start)."""
+    return dict(hyperparams.get("train_env_kwargs") or {})
 
 
 def normalize_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any] | None:

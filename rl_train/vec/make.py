@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from envs import is_ours
-from rl_train.config.hyperparams import normalize_kwargs
+from rl_train.config.hyperparams import normalize_kwargs, train_env_kwargs
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.machine import usable_cores
@@ -21,12 +21,23 @@ from rl_train.vec.env_factory import EnvFactory
 
 
 def env_factories(config: TrainConfig) -> list[EnvFactory]:
-    return [EnvFactory(config.env_id, config.seed, rank) for rank in range(config.n_envs)]
+    """The training envs' constructors, with the hyperparameters' train_env_kwargs."""
+    kwargs = train_env_kwargs(config.hyperparams)
+    return [
+        EnvFactory(config.env_id, config.seed, rank, env_kwargs=kwargs)
+        for rank in range(config.n_envs)
+    ]
 
 
 def _raw_vec_env(config: TrainConfig) -> VecEnv:
     if config.vec_env == "native":
         from envs.simple_vec import SimpleReachVecEnv
+
+        if train_env_kwargs(config.hyperparams):
+            raise UserError(
+                "train_env_kwargs need envs built by gym.make; the kinematic reach with "
+                "--vec-env native takes none: use --vec-env shm, or drop them"
+            )
 
         return SimpleReachVecEnv(config.n_envs, seed=config.seed)
     factories = env_factories(config)

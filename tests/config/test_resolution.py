@@ -155,3 +155,31 @@ def test_eval_video_needs_evaluations():
         resolved(eval_freq=0, eval_video=True)
     with pytest.raises(UserError, match="no renderer"):
         resolved(use_simple_env=True, eval_video=True)
+
+
+def test_train_env_kwargs_reach_the_training_envs_only():
+    # Pick-and-place trains with half of its episodes started with the cube held; the
+    # evaluation envs, which say how good the policy is, never start that way.
+    from rl_train.vec.make import make_eval_vec_env, make_vec_env
+
+    config = resolve(TrainConfig(env="pick_and_place", n_envs=2, vec_env="dummy"))
+    assert hyperparams.train_env_kwargs(config.hyperparams) == {"held_start": 0.5}
+    training = make_vec_env(config)
+    evaluation = make_eval_vec_env(config, 2, seed=1_000_000)
+    try:
+        assert training.get_attr("unwrapped")[0].task.held_start == 0.5
+        assert evaluation.get_attr("unwrapped")[0].task.held_start == 0.0
+    finally:
+        training.close()
+        evaluation.close()
+
+
+def test_train_env_kwargs_must_be_a_mapping_the_env_takes(tmp_path):
+    with pytest.raises(UserError, match="'train_env_kwargs' must be a mapping"):
+        hyperparams.validate({"train_env_kwargs": 0.5}, "config file x.yml")
+    kwargs = {"train_env_kwargs": {"a": 1}}
+    simple = resolve(TrainConfig(use_simple_env=True, vec_env="native", hyperparams=kwargs))
+    from rl_train.vec.make import make_vec_env
+
+    with pytest.raises(UserError, match="--vec-env native takes none"):
+        make_vec_env(simple)

@@ -116,3 +116,50 @@ def test_relabelled_goals_need_the_stages_from_info(env):
     with pytest.raises(ValueError, match="grasped"):
         env.unwrapped.compute_reward(goal, goal, None)
     env.close()
+
+
+def test_a_held_start_begins_with_the_cube_in_the_closed_gripper():
+    env = gym.make("rltrain/PandaPickAndPlace-v0", held_start=1.0)
+    heights = []
+    for seed in range(8):
+        observation, _ = env.reset(seed=seed)
+        hand, cube = observation[:3], observation[7:10]
+        assert np.linalg.norm(hand - cube) < 0.03  # between the fingertips
+        heights.append(cube[2])
+        for _ in range(5):  # hold still, fingers closed: the cube stays in the hand
+            observation, _, _, _, info = env.step(np.array([0, 0, 0, -1], np.float32))
+            assert info["grasped"]
+        assert abs(observation[9] - cube[2]) < 0.01
+        goal = env.unwrapped.goal
+        assert np.linalg.norm(goal - observation[7:10]) >= 0.09  # not already at its goal
+    assert min(heights) < 0.05 < max(heights)  # from near the table to well above it
+    env.close()
+
+
+def test_a_held_cube_carried_towards_its_goal_earns_more_than_one_held_still():
+    env = gym.make("rltrain/PandaPickAndPlace-v0", held_start=1.0)
+    rewards = {}
+    for how in ("still", "carried"):
+        observation, _ = env.reset(seed=AIR_GOAL_SEED)
+        goal = env.unwrapped.goal
+        for _ in range(8):
+            move = p_control(goal, observation[:3]) if how == "carried" else np.zeros(3)
+            action = np.append(move, -1.0).astype(np.float32)
+            observation, rewards[how], _, _, info = env.step(action)
+        assert info["grasped"]
+    assert rewards["carried"] > rewards["still"]
+    env.close()
+
+
+def test_held_starts_are_drawn_only_when_asked_for():
+    # Without them, an episode is the one it was (the evaluation envs never have them).
+    plain, zero = (
+        gym.make("rltrain/PandaPickAndPlace-v0"),
+        gym.make("rltrain/PandaPickAndPlace-v0", held_start=0.0),
+    )
+    for seed in range(3):
+        np.testing.assert_array_equal(plain.reset(seed=seed)[0], zero.reset(seed=seed)[0])
+    with pytest.raises(ValueError, match="held_start"):
+        gym.make("rltrain/PandaPickAndPlace-v0", held_start=1.5)
+    with pytest.raises(ValueError, match="not an option of task 'push'"):
+        gym.make("rltrain/PandaPush-v0", held_start=0.5)
