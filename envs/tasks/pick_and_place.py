@@ -21,6 +21,8 @@ and lift / goal_lift the cube's and the goal's height above the cube's resting h
             closed fingers is not holding it.
   distance  -(d_goal + 0.5 x d_hand), the dense reward push uses (and this task had before)
   sparse    -1 until d_goal < 5 cm, then 0
+held_start=p: that share of the episodes begins with the cube in the closed gripper (for
+training: the evaluation envs never get it; see _start_held).
 HER relabels goals: reach and grasp do not depend on the goal, so compute_reward reads
 them from info["hand_distance"] and info["grasped"], which every step reports; lifted and
 carry come from the achieved and desired goals.
