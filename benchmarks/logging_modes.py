@@ -378,20 +378,10 @@ def steady_cost_line(mode: str, where: str, entry: dict[str, Any], limit: float)
     return line
 
 
-def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> str | None:
-    """The steady-state cost as CPU accounting bounds it (steady_accounting), with the 95%
-    interval of its median over the runs, and the trainer's CPU against the env workers'."""
-    bounds = [r["steady_cost_bound"] for r in entry["runs"] if r.get("steady_cost_bound")]
-    if not bounds:
-        return None
-    median, interval = statistics.median(bounds), median_ci(bounds)
-    shares = {
-        key: statistics.median([r.get(key) or 0.0 for r in entry["runs"]])
-        for key in ("steady_wandb_share", "steady_log_share", "steady_server_share")
-    }
-    switches = statistics.median(
-        [r.get("steady_wandb_switches_per_s") or 0.0 for r in entry["runs"]]
-    )
+def _judged(values: list[float], limit: float) -> tuple[float, str, str]:
+    """(median, its 95% interval as text, verdict): met only when the whole interval is
+    within the limit."""
+    median, interval = statistics.median(values), median_ci(values)
     if median > limit:
         verdict_ = "NOT met"
     elif interval is None or interval[1] > limit:
@@ -401,14 +391,30 @@ def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> st
     span = (
         f"{CONFIDENCE:.0%} interval {interval[0]:.2%} to {interval[1]:.2%}"
         if interval
-        else f"no {CONFIDENCE:.0%} interval (n={len(bounds)}: 6 or more runs needed)"
+        else f"no {CONFIDENCE:.0%} interval (n={len(values)}: 6 or more runs needed)"
     )
+    return median, span, verdict_
+
+
+def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> str | None:
+    """The steady-state cost as CPU accounting bounds it (steady_accounting), with the 95%
+    interval of its median over the runs (online: with the loopback server's CPU, which
+    shares the cores here), and the trainer's CPU against the env workers'."""
+    runs = [r for r in entry["runs"] if r.get("steady_cost_bound")]
+    if not runs:
+        return None
+    median, span, verdict_ = _judged([r["steady_cost_bound"] for r in runs], limit)
+    shares = {
+        key: statistics.median([r.get(key) or 0.0 for r in runs])
+        for key in ("steady_wandb_share", "steady_log_share", "steady_server_share")
+    }
+    switches = statistics.median([r.get("steady_wandb_switches_per_s") or 0.0 for r in runs])
     # What each of W&B's wake-ups would have to cost the process it displaces
     # (cache refill) before the cost reached the target: the bound's headroom per switch.
     headroom_us = (limit - median) / switches * 1e6 if switches > 0 and median < limit else None
     line = (
         f"- {mode}, {where}: steady-state cost by CPU accounting, at most {median:.2%} of the "
-        f"steady wall time (median over {len(bounds)} runs; {span}) = W&B's processes' CPU "
+        f"steady wall time (median over {len(runs)} runs; {span}) = W&B's processes' CPU "
         f"{shares['steady_wandb_share']:.2%} + the trainer's log calls "
         f"{shares['steady_log_share']:.2%}; each CPU-second W&B takes delays training by at "
         f"most that second (target ≤ {limit:.0%}): {verdict_}. W&B's processes woke "
@@ -420,9 +426,12 @@ def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> st
             "(cache refill) before the target was reached"
         )
     if mode == "online" and shares["steady_server_share"]:
+        total, span, verdict_ = _judged(
+            [r["steady_cost_bound"] + (r.get("steady_server_share") or 0.0) for r in runs], limit
+        )
         line += (
-            f"; the loopback server took {shares['steady_server_share']:.2%} more (a real "
-            "server runs on another machine)"
+            f". With the loopback server's CPU ({shares['steady_server_share']:.2%}; a real "
+            f"server runs on another machine), at most {total:.2%} ({span}): {verdict_}"
         )
     cpu = entry["paired"].get("trainer_per_worker_cpu")
     if cpu is not None:
