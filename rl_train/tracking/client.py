@@ -7,12 +7,14 @@ of it, and disabled mode starts no process. Online mode checks the server first
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -66,6 +68,11 @@ class Tracker:
         self.log_seconds = 0.0  # what callers of log() paid
         self.process_log_seconds = 0.0  # what the logging process spent in wandb on rows
         self.values_logged = 0
+        # Seconds (wall and CPU) the trainer spent in rl-train's W&B code, rows and files
+        # (accounted()): what W&B costs the training loop itself.
+        self.caller_seconds = 0.0
+        self.caller_cpu_seconds = 0.0
+        self._accounting_depth = 0
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._lost_reported = False
@@ -73,6 +80,22 @@ class Tracker:
     @property
     def enabled(self) -> bool:
         return self._conn is not None
+
+    @contextlib.contextmanager
+    def accounted(self) -> Iterator[None]:
+        """Adds the time spent inside (wall, and the calling thread's CPU) to caller_seconds
+        and caller_cpu_seconds, once however nested: what W&B costs the trainer itself,
+        beside the logging process's CPU (benchmarks/logging_modes.py)."""
+        self._accounting_depth += 1
+        outermost = self._accounting_depth == 1
+        started, cpu_started = (time.perf_counter(), time.thread_time()) if outermost else (0, 0)
+        try:
+            yield
+        finally:
+            self._accounting_depth -= 1
+            if outermost:
+                self.caller_seconds += time.perf_counter() - started
+                self.caller_cpu_seconds += time.thread_time() - cpu_started
 
     @property
     def sync_dir(self) -> Path | None:
@@ -145,7 +168,8 @@ class Tracker:
         if self._conn is None:
             return
         started = time.perf_counter()
-        self._send(("log", metrics, step))
+        with self.accounted():
+            self._send(("log", metrics, step))
         if self._conn is None:  # it died: this row went nowhere
             return
         self.log_seconds += time.perf_counter() - started
@@ -154,14 +178,16 @@ class Tracker:
 
     def log_video(self, key: str, path: Path, step: int, caption: str = "") -> None:
         """An MP4 file into the history at `step` (wandb copies it into the run's media)."""
-        self._send(("video", key, str(path), step, caption))
+        with self.accounted():
+            self._send(("video", key, str(path), step, caption))
 
     def save_files(self, paths: list[Path], policy: str = "now") -> None:
         """Register files that lie inside the run's files dir: uploaded now (online) or
         at the end ("end"), and by `wandb sync` for offline runs. One message for all of
         them: a checkpoint or the code snapshot is many files, sent together."""
         if self.files_dir is not None and paths:
-            self._send(("save", [str(path) for path in paths], str(self.files_dir), policy))
+            with self.accounted():
+                self._send(("save", [str(path) for path in paths], str(self.files_dir), policy))
 
     def update_summary(self, values: dict[str, Any]) -> None:
         self._send(("summary", values))
@@ -230,6 +256,8 @@ class Tracker:
             "log_seconds": self.log_seconds,
             "log_process_seconds": self.process_log_seconds,
             "values_logged": self.values_logged,
+            "wandb_trainer_s": self.caller_seconds,
+            "wandb_trainer_cpu_s": self.caller_cpu_seconds,
         }
 
 

@@ -71,6 +71,15 @@ class WandbOutputFormat(KVWriter):
         key_excluded: dict[str, tuple[str, ...] | None],
         step: int = 0,
     ) -> None:
+        with self.tracker.accounted():
+            self._write(key_values, key_excluded, step)
+
+    def _write(
+        self,
+        key_values: dict[str, Any],
+        key_excluded: dict[str, tuple[str, ...] | None],
+        step: int,
+    ) -> None:
         row: dict[str, Any] = {}
         for key, value in key_values.items():
             excluded = key_excluded.get(key)

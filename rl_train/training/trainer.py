@@ -26,7 +26,6 @@ from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restor
 from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
 from callbacks.throughput import ThroughputCallback
-from callbacks.wandb_callback import WandbCallback
 from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
 from rl_train.errors import UserError
@@ -38,6 +37,7 @@ from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DI
 from rl_train.store.record import library_versions
 from rl_train.store.sync import sync_command
 from rl_train.tracking.client import Tracker
+from rl_train.tracking.run_files import RunFiles
 from rl_train.tracking.session import Session
 from rl_train.training import outcome
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
@@ -85,7 +85,7 @@ class Trainer:
         self.model: PPO | None = None
         self.checkpointer: CheckpointCallback | None = None
         self.throughput: ThroughputCallback | None = None
-        self.wandb_callback: WandbCallback | None = None
+        self.run_files: RunFiles | None = None  # checkpoints and code in the W&B run
         self.eval_venv: VecEnv | None = None  # envs of the evaluations, never trained on
         self.evaluation: EvaluationCallback | None = None
         self.renderer: BackgroundRenderer | None = None
@@ -239,12 +239,12 @@ class Trainer:
         callbacks: list[BaseCallback] = [self.throughput, self.evaluation, self.checkpointer]
         code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
         if self.tracker is not None and self.tracker.enabled:
-            self.wandb_callback = WandbCallback(
+            self.run_files = RunFiles(
                 self.tracker, code_dir, self.run_dir, self.config.wandb_checkpoints
             )
-            self.checkpointer.listeners.append(self.wandb_callback.save_checkpoint)
-            self.evaluation.listeners.append(self.wandb_callback.save_best)
-            callbacks.append(self.wandb_callback)
+            self.checkpointer.listeners.append(self.run_files.save_checkpoint)
+            self.evaluation.listeners.append(self.run_files.save_best)
+            self.run_files.save_code()
         if self.config.log_profile == "heavy":
             from callbacks.detailed_logging import DetailedLoggingCallback
 
@@ -346,8 +346,8 @@ class Trainer:
         if state == "finished" and self.disk_full is None and self.model is not None:
             success = self._final_evaluation()
             self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
-        if self.wandb_callback is not None:
-            self._writing(self.wandb_callback.finish_checkpoints)
+        if self.run_files is not None:
+            self._writing(self.run_files.finish_checkpoints)
         if self.eval_venv is not None:
             close_quietly(self.eval_venv, workers_broken=self.workers_broken)
         if self.venv is not None:

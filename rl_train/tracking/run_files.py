@@ -1,6 +1,8 @@
 """Checkpoints and the code snapshot as files of the W&B run, for upload and `wandb sync`.
 
-(Metrics reach W&B through the SB3 logger: rl_train/training/log_outputs.py.)
+(Metrics reach W&B through the SB3 logger: rl_train/training/log_outputs.py.) Not an SB3
+callback: it acts when a checkpoint or a best policy is saved (their listeners) and when
+training starts and ends, so W&B adds nothing to the training loop's steps.
 """
 
 from __future__ import annotations
@@ -8,8 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-
-from stable_baselines3.common.callbacks import BaseCallback
 
 from rl_train.store.checkpoint import BEST_DIR, list_checkpoints
 from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, WANDB_DIR
@@ -27,7 +27,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-class WandbCallback(BaseCallback):
+class RunFiles:
     """Puts checkpoints and the code snapshot into the W&B run's files for upload.
 
     Which checkpoints (--wandb-checkpoints): "all" written; "kept", the ones on disk, the
@@ -46,20 +46,18 @@ class WandbCallback(BaseCallback):
         run_dir: Path,
         checkpoints: str = "kept",
     ) -> None:
-        super().__init__()
         self.tracker = tracker
         self.code_dir = code_dir
         self.run_dir = run_dir
         self.checkpoints = checkpoints
 
-    def _on_training_start(self) -> None:
+    def save_code(self) -> None:
+        """As training starts."""
         if self.code_dir is not None:
             # Uploaded when the run finishes: the snapshot is many small files, and
             # uploading them while training starts costs online runs steps/s.
-            self.save_tree(self.code_dir, CODE_DIR, policy="end")
-
-    def _on_step(self) -> bool:
-        return True
+            with self.tracker.accounted():
+                self.save_tree(self.code_dir, CODE_DIR, policy="end")
 
     def save_tree(self, source_dir: Path, name_in_run: str, policy: str = "now") -> None:
         files_dir = self.tracker.files_dir
@@ -74,17 +72,20 @@ class WandbCallback(BaseCallback):
 
     def save_checkpoint(self, checkpoint_dir: Path, step: int) -> None:
         """After each checkpoint is written (and older ones pruned)."""
-        if self.checkpoints == "all":
-            self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}")
-        elif self.checkpoints == "kept":
-            # Online, an upload now would leave pruned checkpoints on the server.
-            policy = "end" if self.tracker.mode == "online" else "now"
-            self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}", policy=policy)
-            self.drop_all_but(self._on_disk())
+        with self.tracker.accounted():
+            if self.checkpoints == "all":
+                self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}")
+            elif self.checkpoints == "kept":
+                # Online, an upload now would leave pruned checkpoints on the server.
+                policy = "end" if self.tracker.mode == "online" else "now"
+                self.save_tree(checkpoint_dir, f"{CHECKPOINTS_DIR}/{step}", policy=policy)
+                self.drop_all_but(self._on_disk())
 
     def save_best(self, best_dir: Path, step: int) -> None:
         """After a new best checkpoint: its copy replaces the old best's, in every folder."""
-        if self.checkpoints in ("all", "kept"):
+        if self.checkpoints not in ("all", "kept"):
+            return
+        with self.tracker.accounted():
             for copies in self._copy_dirs():
                 shutil.rmtree(copies / BEST_DIR, ignore_errors=True)
             policy = "end" if self.tracker.mode == "online" else "now"
@@ -92,6 +93,10 @@ class WandbCallback(BaseCallback):
 
     def finish_checkpoints(self) -> None:
         """Once the session's last checkpoint is saved."""
+        with self.tracker.accounted():
+            self._finish_checkpoints()
+
+    def _finish_checkpoints(self) -> None:
         if self.checkpoints == "kept":
             self.drop_all_but(self._on_disk())
         elif self.checkpoints == "final":
