@@ -412,10 +412,12 @@ def bound_line(mode: str, where: str, entry: dict[str, Any], limit: float) -> st
     # What each of W&B's wake-ups would have to cost the process it displaces
     # (cache refill) before the cost reached the target: the bound's headroom per switch.
     headroom_us = (limit - median) / switches * 1e6 if switches > 0 and median < limit else None
+    # Runs from before the trainer's W&B code was timed whole have its log calls only.
+    trainer_part = "W&B code" if all("wandb_trainer_s" in r for r in runs) else "log calls"
     line = (
         f"- {mode}, {where}: steady-state cost by CPU accounting, at most {median:.2%} of the "
         f"steady wall time (median over {len(runs)} runs; {span}) = W&B's processes' CPU "
-        f"{shares['steady_wandb_share']:.2%} + the trainer's W&B code "
+        f"{shares['steady_wandb_share']:.2%} + the trainer's {trainer_part} "
         f"{shares['steady_log_share']:.2%}; each CPU-second W&B takes delays training by at "
         f"most that second (target ≤ {limit:.0%}): {verdict_}. W&B's processes woke "
         f"{switches:,.0f} times/s"
@@ -458,7 +460,8 @@ def target_lines(
         block, where = table[(env, profile)], f"{ENV_NAMES.get(env, env)}, {profile} profile"
         for mode, limit in (("offline", "offline_steps_cost"), ("online", "online_steps_cost")):
             if mode in block:
-                lines.append(steady_cost_line(mode, where, block[mode], TARGETS[limit]))
+                if block.get("disabled", {}).get("runs"):  # else nothing to pair with
+                    lines.append(steady_cost_line(mode, where, block[mode], TARGETS[limit]))
                 bound = bound_line(mode, where, block[mode], TARGETS[limit])
                 if bound:
                     lines.append(bound)
