@@ -15,6 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from rl_train.store import checkpoint
+from rl_train.training import run_state
 
 
 def rng_states() -> dict[str, Any]:
@@ -36,20 +37,22 @@ def restore_rng_states(path: Path) -> None:
 def save_checkpoint(
     model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any], keep: int
 ) -> Path:
-    """Write model (+ optimizer), VecNormalize statistics and RNG states atomically, then
-    prune to the `keep` newest."""
-    final = checkpoint.commit_checkpoint(_write_state(model, root, step), root, step, meta)
+    """Write model (+ optimizer), VecNormalize statistics, RNG states and the envs' state
+    atomically, then prune to the `keep` newest."""
+    tmp = write_stock_files(model, root, step)
+    run_state.write(run_state.capture(model), tmp / checkpoint.STATE_FILE)
+    final = checkpoint.commit_checkpoint(tmp, root, step, meta)
     checkpoint.prune(root, keep, protect={final})
     return final
 
 
 def save_best(model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any]) -> Path:
     """The same files as root/best: the best policy so far (its score in meta)."""
-    tmp = _write_state(model, root, step)
+    tmp = write_stock_files(model, root, step)
     return checkpoint.commit_checkpoint(tmp, root, step, meta, name=checkpoint.BEST_DIR)
 
 
-def _write_state(model: BaseAlgorithm, root: Path, step: int) -> Path:
+def write_stock_files(model: BaseAlgorithm, root: Path, step: int) -> Path:
     tmp = checkpoint.new_tmp_dir(root, step)
     model.save(tmp / checkpoint.MODEL_FILE)
     vec_normalize = model.get_vec_normalize_env()
@@ -61,6 +64,7 @@ def _write_state(model: BaseAlgorithm, root: Path, step: int) -> Path:
 
 
 PENDING_LOG_KEY = "pending_log"
+ITERATIONS_KEY = "iterations"  # SB3's time/iterations counts on from here on resume
 
 
 def pending_log_values(model: BaseAlgorithm) -> dict[str, float]:
@@ -94,6 +98,7 @@ class CheckpointCallback(BaseCallback):
         every_steps: int,
         keep: int,
         meta: Callable[[], dict[str, Any]],
+        iterations: int = 0,
     ) -> None:
         super().__init__()
         self.root = root
@@ -103,6 +108,7 @@ class CheckpointCallback(BaseCallback):
         self.listeners: list[Callable[[Path, int], None]] = []
         self.rollout_start_step = 0
         self.last_saved_step = -1
+        self.iterations = iterations  # rollouts of the run so far, earlier sessions too
         self._next_step = 0
 
     def _on_training_start(self) -> None:
@@ -121,11 +127,19 @@ class CheckpointCallback(BaseCallback):
             self.save(self.num_timesteps)
             self._next_step = self._following(self.num_timesteps)
 
+    def _on_rollout_end(self) -> None:
+        self.iterations += 1
+
     def _on_step(self) -> bool:
+        checkpoint.fault_point("rollout", self.num_timesteps)
         return True
 
     def save(self, step: int) -> Path:
-        meta = {**self.meta(), PENDING_LOG_KEY: pending_log_values(self.model)}
+        meta = {
+            **self.meta(),
+            PENDING_LOG_KEY: pending_log_values(self.model),
+            ITERATIONS_KEY: self.iterations,
+        }
         path = save_checkpoint(self.model, self.root, step, meta, self.keep)
         self.last_saved_step = step
         for listener in self.listeners:

@@ -29,6 +29,8 @@ from rl_train.store import checkpoint
 from rl_train.tracking.client import Tracker
 
 VIDEO_KEY = "eval/video"
+BEST_SCORE_KEY = "best_score"
+NEXT_EVAL_KEY = "next_eval_step"
 
 
 def best_score(root: Path) -> tuple[float, float] | None:
@@ -51,8 +53,12 @@ class EvaluationCallback(BaseCallback):
         video_dir: Path | None = None,
         tracker: Tracker | None = None,
         renderer: BackgroundRenderer | None = None,
+        seed: int = 0,
+        resumed: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.seed = seed  # of the eval envs at every evaluation: the same episodes each time
+        self.resumed = resumed  # the meta of the checkpoint this session resumes from
         self.eval_venv = eval_venv
         self.every_steps = every_steps
         self.episodes = episodes
@@ -64,6 +70,7 @@ class EvaluationCallback(BaseCallback):
         self.video_errors: list[str] = []
         self.video_cpu_seconds: list[float] = []  # per video, drawn in the background
         self.best: tuple[float, float] | None = None
+        self.best_step: int | None = None
         self.listeners: list[Callable[[Path, int], None]] = []  # new best saved
         self.observers: list[Callable[[int, EvalResult], None]] = []  # every evaluation
         self.eval_seconds: list[float] = []
@@ -74,8 +81,26 @@ class EvaluationCallback(BaseCallback):
         # Its own logger over the same writers: an evaluation's row is dumped at its step
         # without flushing what SB3 recorded for its next rollout row.
         self._eval_logger = Logger(folder=None, output_formats=self.logger.output_formats)
-        self.best = best_score(self.root)
         self._next_step = self._following(self.num_timesteps)
+        if self.resumed is None:
+            return  # a new run: no best yet (a restart from step 0 set the old one aside)
+        if checkpoint.BEST_STEP_KEY not in self.resumed:  # written by an older rl-train
+            self.best = best_score(self.root)
+            return
+        score = self.resumed.get(BEST_SCORE_KEY)
+        self.best = (float(score[0]), float(score[1])) if score else None
+        self.best_step = self.resumed[checkpoint.BEST_STEP_KEY]
+        if self.resumed.get("config", {}).get("eval_freq") == self.every_steps:
+            # An evaluation due at the resume step (a stop came before it) happens now.
+            self._next_step = self.resumed.get(NEXT_EVAL_KEY, self._next_step)
+
+    def resume_meta(self) -> dict[str, Any]:
+        """What a checkpoint records for a resume to go on evaluating as this run would."""
+        return {
+            checkpoint.BEST_STEP_KEY: self.best_step,
+            BEST_SCORE_KEY: list(self.best) if self.best is not None else None,
+            NEXT_EVAL_KEY: self._next_step,
+        }
 
     def _following(self, step: int) -> int:
         if self.every_steps <= 0 or self.eval_venv is None:
@@ -102,6 +127,9 @@ class EvaluationCallback(BaseCallback):
         if venv is not self.training_env:
             # The training statistics, frozen: a copy, so evaluation cannot move them.
             sync_envs_normalization(self.training_env, venv)
+            # The same episodes at every evaluation, whatever came before: comparable
+            # scores, and a resumed run evaluates as the run never stopped.
+            venv.seed(self.seed)
         step = self.num_timesteps
         result = evaluate(
             self.model,
@@ -118,11 +146,12 @@ class EvaluationCallback(BaseCallback):
         logger.record("eval/mean_ep_length", result.mean_length)
         logger.dump(step=step)
         if self.best is None or result.score() > self.best:
-            self.best = result.score()
+            self.best, self.best_step = result.score(), step
             meta = {**self.meta(), "score": list(self.best), "eval": result.as_dict()}
             path = save_best(self.model, self.root, step, meta)
             for listener in self.listeners:
                 listener(path, step)
+        checkpoint.fault_point("evaluation", step)
         self.eval_seconds.append(time.perf_counter() - started)
         for observer in self.observers:
             observer(step, result)

@@ -88,6 +88,32 @@ class SimpleReachVecEnv(VecEnv):
     def _observations(self) -> np.ndarray:
         return np.concatenate([self.ee, self.velocity, self.goal]).T.astype(np.float32)
 
+    # -- the whole state, for an exact resume (rl_train/training/run_state.py) --------------
+    def env_state(self) -> dict[str, Any]:
+        return {
+            "generators": [rng.bit_generator.state for rng in self._rngs],
+            "goal_buffer": self._goal_buffer.copy(),
+            "goals_used": self._goals_used.copy(),
+            "q": self.q.copy(),
+            "velocity": self.velocity.copy(),
+            "goal": self.goal.copy(),
+            "elapsed": self.elapsed.copy(),
+        }
+
+    def restore_env_state(self, state: dict[str, Any]) -> np.ndarray:
+        """Put every env where `state` (from env_state) says; returns the observations."""
+        if len(state["generators"]) != self.num_envs:
+            raise ValueError(f"a state of {len(state['generators'])} envs, not {self.num_envs}")
+        for rng, generator in zip(self._rngs, state["generators"], strict=True):
+            rng.bit_generator.state = generator
+        self._goal_buffer = state["goal_buffer"].copy()
+        self._goals_used = state["goals_used"].copy()
+        self._set_joints(state["q"].copy())
+        self.velocity = state["velocity"].copy()
+        self.goal = state["goal"].copy()
+        self.elapsed = state["elapsed"].copy()
+        return self._observations()
+
     # -- VecEnv ----------------------------------------------------------------------------
     def reset(self) -> VecEnvObs:
         for i, seed in enumerate(self._seeds):

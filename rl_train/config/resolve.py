@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import sys
@@ -52,6 +53,14 @@ def default_run_name(env_id: str, seed: int) -> str:
     return f"{short}-s{seed}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def file_digest(path: str) -> str | None:
+    """sha256 of a --config file (None if unreadable: the read reports that)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
     """Fill env_id, hyperparameters, timesteps and run name; validate everything.
     Hyperparameters already in config.hyperparams override the shipped ones and
@@ -65,6 +74,7 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
 
     table = hyperparams.shipped(config.env_id)
     if config.config_file:
+        config.config_file_sha256 = file_digest(config.config_file)
         table = hyperparams.merge(
             table, hyperparams.from_file(Path(config.config_file), config.env_id)
         )

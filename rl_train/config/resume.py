@@ -1,9 +1,11 @@
 """--resume: find the run and its newest valid checkpoint, merge allowed overrides.
 
-The original --total-timesteps stays the target (it is not added to). A few flags may
-change on resume; ones that would make it a different experiment are refused. A run with
-no valid checkpoint yet (killed in its first seconds) restarts from step 0, in the same
-run dir with the same run id and W&B run.
+The original --total-timesteps stays the target (it is not added to). The flags in
+OVERRIDABLE may change on resume; any other flag typed with a value other than the run's
+is refused (it would make another experiment, or cannot be honoured), never dropped. A run
+with no valid checkpoint yet (killed in its first seconds) restarts from step 0, in the
+same run dir with the same run id and W&B run. What a checkpoint older than the newest
+left behind is set aside (store/checkpoint.py: set_aside_future).
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rl_train.config.resolve import check_device, default_eval_freq, round_to_rollouts
+from rl_train.config.resolve import (
+    check_device,
+    default_eval_freq,
+    file_digest,
+    round_to_rollouts,
+)
 from rl_train.config.train_config import TrainConfig, read_config
 from rl_train.errors import UserError
 from rl_train.store import checkpoint, query
@@ -34,8 +41,26 @@ OVERRIDABLE = {
     "eval_video",
     "device",
 }
-# Flags that would change the experiment itself.
-REFUSED = {"env", "use_simple_env", "robot_type", "config_file", "seed", "wandb_project"}
+# Flags that name the run to resume, not its settings.
+LOCATING = {"resume", "output_dir"}
+# Flags that would change the experiment itself, or that a resume cannot honour (the
+# run's name is its folder; the W&B run lives in one entity and project). Refused when
+# their value differs from the run's; every other flag is overridable or locating.
+REFUSED = {
+    "env",
+    "use_simple_env",
+    "robot_type",
+    "config_file",
+    "seed",
+    "wandb_project",
+    "wandb_entity",
+    "run_name",
+}
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a config field."""
+    return "--config" if name == "config_file" else f"--{name.replace('_', '-')}"
 
 
 def latest_unfinished_run(output_dir: Path) -> Path:
@@ -100,11 +125,19 @@ def resume_plan(
     from (None: from step 0). Call it with the run's lock held: it reads the checkpoints."""
     config = read_config(run_dir)
     config.output_dir, config.run_name = str(run_dir.parent), run_dir.name
-    for name in sorted(explicit & REFUSED):
-        if getattr(cli, name) != getattr(config, name):
+    for name in sorted(explicit - OVERRIDABLE - LOCATING):
+        if getattr(cli, name, None) != getattr(config, name, None):
             raise UserError(
-                f"--{name.replace('_', '-')} differs from the run being resumed "
-                f"({getattr(config, name)!r}); start a new run for a different experiment"
+                f"{flag(name)} differs from the run being resumed "
+                f"({getattr(config, name, None)!r}) and cannot change on resume; start a "
+                "new run for a different experiment, or resume without it"
+            )
+    if "config_file" in explicit and config.config_file_sha256 is not None:
+        if file_digest(str(cli.config_file)) != config.config_file_sha256:
+            raise UserError(
+                f"--config {cli.config_file} has changed since run {run_dir.name} started "
+                "(its hyperparameters are part of the run); resume without --config to "
+                "keep the run's, or start a new run with the new file"
             )
     for name in sorted(explicit & OVERRIDABLE):
         if name == "n_envs" and cli.n_envs != config.n_envs:
@@ -122,6 +155,7 @@ def resume_plan(
     if found is None:
         round_to_rollouts(config)
         config.resume = "step 0"
+        _set_aside_future(run_dir, 0, None)
         return config, None
     if found.meta.get("env_id") not in (None, config.env_id):
         raise UserError(
@@ -134,4 +168,30 @@ def resume_plan(
         )
     round_to_rollouts(config, start_step=found.step)
     config.resume = str(found.path)
+    _set_aside_future(run_dir, found.step, _best_step_of(found, run_dir))
     return config, found
+
+
+def _best_step_of(found: checkpoint.Checkpoint, run_dir: Path) -> int | None:
+    """The step of the best checkpoint as of `found`."""
+    if checkpoint.BEST_STEP_KEY in found.meta:
+        return found.meta[checkpoint.BEST_STEP_KEY]
+    # Written before checkpoints named their best: keep a best no newer than the resume.
+    best = run_dir / CHECKPOINTS_DIR / checkpoint.BEST_DIR
+    try:
+        step = int(checkpoint.load_meta(best)["step"])
+    except (checkpoint.CheckpointError, ValueError):
+        return None
+    return step if step <= found.step else None
+
+
+def _set_aside_future(run_dir: Path, step: int, best_step: int | None) -> None:
+    aside = checkpoint.set_aside_future(run_dir / CHECKPOINTS_DIR, step, best_step)
+    if aside is not None:
+        moved = ", ".join(sorted(p.name for p in aside.iterdir()))
+        print(
+            f"rl-train: resuming from step {step:,}: what the run wrote after it ({moved}) "
+            f"is moved to {aside}, out of reach of --resume and rl-train eval; delete it "
+            "when you no longer need it",
+            file=sys.stderr,
+        )

@@ -55,6 +55,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     vec_env: str = "shm"  # see default_vec_env
     config_file: str | None = None
+    config_file_sha256: str | None = None  # its contents at the start: a resume checks them
     resume: str | None = None
     log_profile: str = "default"  # heavy: per-episode metrics, histograms
     eval_freq: int | None = None  # env steps between evaluations; None: resolve() picks

@@ -1,9 +1,13 @@
 """Atomic checkpoints: write to a temporary folder, fsync, rename; validate by checksum.
 
-Layout: <run_dir>/checkpoints/<step>/{model.zip, vecnormalize.pkl, rng.pkl, meta.json}
-and <run_dir>/checkpoints/latest naming the newest complete one. A crash at any moment
-leaves the previous checkpoint usable: a folder only gets its final name once every
-byte in it is on disk, and `latest` is replaced, never rewritten in place.
+Layout: <run_dir>/checkpoints/<step>/{model.zip, vecnormalize.pkl, rng.pkl, state.pkl,
+meta.json}; the newest valid one is what a resume and `rl-train eval --checkpoint latest`
+take. A crash at any moment leaves the previous checkpoint usable: a folder only gets its
+final name once every byte in it is on disk.
+
+checkpoints/best is the best policy so far. A new best moves the one it replaces to
+checkpoints/best-history/<step>, kept while a checkpoint names it as the best of its
+time: a resume from that checkpoint puts it back (set_aside_future).
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_train.store.atomic import TMP_PREFIX, fsync_dir, fsync_file, write_text_atomic
+from rl_train.store.atomic import TMP_PREFIX, fsync_dir, fsync_file
 
 MODEL_FILE = "model.zip"
 VECNORM_FILE = "vecnormalize.pkl"
 RNG_FILE = "rng.pkl"
+STATE_FILE = "state.pkl"  # the envs' and wrappers' state (rl_train/training/run_state.py)
 META_FILE = "meta.json"
-LATEST_FILE = "latest"
-BEST_DIR = "best"  # the best policy so far, by evaluation: never pruned, never `latest`
+BEST_DIR = "best"  # the best policy so far, by evaluation: never pruned, never resumed
+BEST_HISTORY_DIR = "best-history"  # bests replaced since the oldest kept checkpoint
+ASIDE_DIR = "set-aside"  # what a resume from an older checkpoint moved out of the way
+# meta.json of a numbered checkpoint: the best's step at that time (None: no best yet)
+BEST_STEP_KEY = "best_step"
 
 
 class CheckpointError(Exception):
@@ -55,6 +63,11 @@ class Checkpoint:
         path = self.path / RNG_FILE
         return path if path.exists() else None
 
+    @property
+    def state_path(self) -> Path | None:
+        path = self.path / STATE_FILE
+        return path if path.exists() else None
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -64,18 +77,24 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Crash tests set RL_TRAIN_FAULT=<name>:<step>[:<signal>] to send the trainer a signal
+# (SIGKILL unless named: INT, TERM) at a named moment: checkpoint-write, rollout (a step),
+# update (a gradient step), evaluation (its end).
+FAULT = os.environ.get("RL_TRAIN_FAULT", "")
+_FAULT_AT, _, _FAULT_SIGNAL = FAULT.rpartition(":") if FAULT.count(":") == 2 else (FAULT, "", "")
+
+
 def fault_point(name: str, step: int) -> None:
-    """Crash tests set RL_TRAIN_FAULT=<name>:<step> to SIGKILL us exactly here."""
-    if os.environ.get("RL_TRAIN_FAULT") == f"{name}:{step}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    if FAULT and _FAULT_AT == f"{name}:{step}":
+        os.kill(os.getpid(), getattr(signal, f"SIG{_FAULT_SIGNAL or 'KILL'}"))
 
 
 def commit_checkpoint(
     tmp_dir: Path, root: Path, step: int, meta: dict[str, Any], name: str | None = None
 ) -> Path:
     """Seal a folder whose data files are written: checksums, meta, fsync, rename to
-    root/<step> and point `latest` at it; or rename to root/<name> (the best checkpoint),
-    leaving `latest` alone."""
+    root/<step>; or to root/<name> (the best checkpoint, the one it replaces going to the
+    best history)."""
     files = sorted(p for p in tmp_dir.iterdir() if p.is_file() and p.name != META_FILE)
     meta = {**meta, "step": step, "saved_at": time.time()}
     meta["files"] = {p.name: sha256_of(p) for p in files}
@@ -86,7 +105,9 @@ def commit_checkpoint(
         fsync_file(path)
     fsync_dir(tmp_dir)
     final = root / (name or str(step))
-    if final.exists():  # saved again (final == periodic; a new best): replace it
+    if final.exists() and name == BEST_DIR:
+        _keep_in_history(final, root)
+    if final.exists():  # saved again (final == periodic): replace it
         stale = root / f"{TMP_PREFIX}stale-{final.name}-{os.getpid()}"
         os.rename(final, stale)
         os.rename(tmp_dir, final)
@@ -94,9 +115,27 @@ def commit_checkpoint(
     else:
         os.rename(tmp_dir, final)
     fsync_dir(root)
-    if name is None:
-        write_text_atomic(root / LATEST_FILE, f"{step}\n")
     return final
+
+
+def _step_of(path: Path) -> int | None:
+    try:
+        return int(load_meta(path)["step"])
+    except (CheckpointError, ValueError, TypeError):
+        return None
+
+
+def _keep_in_history(best: Path, root: Path) -> None:
+    step = _step_of(best)
+    if step is None:
+        return  # unreadable: nothing a resume could put back
+    history = root / BEST_HISTORY_DIR
+    history.mkdir(exist_ok=True)
+    target = history / str(step)
+    if target.exists():
+        shutil.rmtree(target)
+    os.rename(best, target)
+    fsync_dir(history)
 
 
 def new_tmp_dir(root: Path, step: int) -> Path:
@@ -153,13 +192,47 @@ def find_latest_valid(root: Path) -> tuple[Checkpoint | None, list[str]]:
 
 
 def prune(root: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]:
-    """Delete all but the newest `keep` checkpoints and leftover temporary folders."""
+    """Delete all but the newest `keep` checkpoints, the former bests none of the kept ones
+    names, and leftover temporary folders."""
     removed = []
     for path in list_checkpoints(root)[:-keep] if keep > 0 else []:
         if path not in protect:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+    named = set()
+    for path in list_checkpoints(root):
+        try:
+            named.add(load_meta(path).get(BEST_STEP_KEY))
+        except CheckpointError:
+            continue
+    for former in list_checkpoints(root / BEST_HISTORY_DIR):
+        if int(former.name) not in named:
+            shutil.rmtree(former, ignore_errors=True)
     for leftover in root.glob(f"{TMP_PREFIX}*"):
         if leftover.is_dir() and str(os.getpid()) not in leftover.name:
             shutil.rmtree(leftover, ignore_errors=True)
     return removed
+
+
+def set_aside_future(root: Path, step: int, best_step: int | None) -> Path | None:
+    """Before a resume from `step`: move what the abandoned future wrote (checkpoints
+    after it, a best chosen after it) to root/set-aside/<time>/, and put back the best the
+    resume point knew (`best_step`, from the history). Returns the folder, if any."""
+    future = [p for p in list_checkpoints(root) if int(p.name) > step]
+    future += [p for p in list_checkpoints(root / BEST_HISTORY_DIR) if int(p.name) > step]
+    best = root / BEST_DIR
+    best_now = _step_of(best) if best.is_dir() else None
+    if best.is_dir() and best_now != best_step:
+        future.append(best)
+    if not future:
+        return None
+    aside = root / ASIDE_DIR / time.strftime("%Y%m%d-%H%M%S")
+    aside.mkdir(parents=True, exist_ok=True)
+    for path in future:
+        name = path.name if path.parent == root else f"{path.parent.name}-{path.name}"
+        os.rename(path, aside / name)
+    former = root / BEST_HISTORY_DIR / str(best_step)
+    if best_step is not None and not best.exists() and former.is_dir():
+        os.rename(former, best)
+    fsync_dir(root)
+    return aside

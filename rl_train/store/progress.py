@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rl_train.store import journal
-from rl_train.store.checkpoint import LATEST_FILE
+from rl_train.store.checkpoint import list_checkpoints
 from rl_train.store.layout import CHECKPOINTS_DIR, JOURNAL_FILE
 from rl_train.store.query import LocalRun
 
@@ -55,10 +55,8 @@ def newest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def latest_checkpoint(run: LocalRun) -> int | None:
-    try:
-        return int((run.path / CHECKPOINTS_DIR / LATEST_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
+    found = list_checkpoints(run.path / CHECKPOINTS_DIR)
+    return int(found[-1].name) if found else None
 
 
 def journal_mtime(run: LocalRun) -> float | None:

@@ -17,7 +17,6 @@ from rl_train.errors import UserError
 from rl_train.store import lock
 from rl_train.store.checkpoint import (
     BEST_DIR,
-    LATEST_FILE,
     CheckpointError,
     list_checkpoints,
     load_meta,
@@ -192,15 +191,8 @@ class CheckpointInfo:
 
 
 def checkpoints(run: LocalRun) -> list[CheckpointInfo]:
-    root = run.path / CHECKPOINTS_DIR
-    try:
-        latest = (root / LATEST_FILE).read_text().strip()
-    except OSError:
-        latest = ""
-    return [
-        CheckpointInfo(int(p.name), p, dir_size(p), p.name == latest)
-        for p in list_checkpoints(root)
-    ]
+    found = list_checkpoints(run.path / CHECKPOINTS_DIR)
+    return [CheckpointInfo(int(p.name), p, dir_size(p), p == found[-1]) for p in found]
 
 
 @dataclass

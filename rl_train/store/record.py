@@ -57,6 +57,12 @@ class RunRecord:
     session_start_step: int = 0
     run_dir: str = ""
     timings: dict[str, Any] = field(default_factory=dict)  # of the latest session
+    # The latest resume: did it continue exactly (None: never resumed), and if not, why.
+    resumed_exactly: bool | None = None
+    resume_not_exact_because: str = ""
+    # A resume with W&B disabled (wandb never imported) leaves the earlier W&B folders'
+    # rows after its step to cut by the next session or `runs sync` that has wandb.
+    wandb_cut_pending: int | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:
@@ -90,6 +96,20 @@ class RunRecord:
     def add_wandb_dir(self, path: Path) -> None:
         if str(path) not in self.wandb_dirs:
             self.wandb_dirs.append(str(path))
+
+    def note_resume(self, not_exact: str | None) -> None:
+        self.resumed_exactly = not_exact is None
+        self.resume_not_exact_because = not_exact or ""
+
+    def wandb_cut(self, step: int, deferred: bool) -> int | None:
+        """The step after which the W&B folders' rows must go now (None: nothing to do
+        now), for a resume from `step`; `deferred`: this session cannot (W&B disabled)."""
+        pending = step if self.wandb_cut_pending is None else min(step, self.wandb_cut_pending)
+        if deferred:
+            self.wandb_cut_pending = pending if self.wandb_dirs else None
+            return None
+        self.wandb_cut_pending = None
+        return pending if self.wandb_dirs else None
 
     def mark_running(self, tracker: Any) -> None:
         self.state, self.pid, self.ended_at = "running", os.getpid(), None

@@ -140,6 +140,7 @@ def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
     run, folders = plan.run, plan.folders
     # The run's own lock: no training session, clean or second sync meanwhile.
     with RunLock.acquire(run.path, "sync", SYNC_BUSY):
+        _cut_pending_rows(run)
         # Taken before the upload: a log that grows meanwhile then shows as not synced.
         uploaded = {f.name: _fingerprint(f) for f in folders}
         shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)  # a killed sync's
@@ -149,6 +150,19 @@ def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
         finally:
             shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)
         _record_sync(run, uploaded, base_url)
+
+
+def _cut_pending_rows(run: LocalRun) -> None:
+    """Rows a resume with W&B disabled left to cut (record.wandb_cut): cut them now."""
+    step = run.record.wandb_cut_pending
+    if step is None:
+        return
+    from rl_train.store import wandb_txlog
+
+    wandb_txlog.cut_stale_history([str(d) for d in run.wandb_dirs()], step)
+    run.record.wandb_cut_pending = None
+    run.record.run_dir = str(run.path)
+    run.record.save()
 
 
 def _upload_source(run: LocalRun, folder: Path) -> Path:

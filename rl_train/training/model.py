@@ -17,6 +17,16 @@ from rl_train.store.checkpoint import Checkpoint
 from rl_train.training.policies import POLICIES
 
 
+class RunPPO(PPO):
+    """SB3's PPO, whose time/iterations counts on across a resume (SB3 counts from 0 in
+    each learn()). Its model.zip is stock: PPO.load reads it."""
+
+    iterations_before = 0  # rollouts of the run before this session
+
+    def dump_logs(self, iteration: int = 0) -> None:
+        super().dump_logs(iteration + self.iterations_before)
+
+
 def as_schedule(value: float | str) -> float | LinearSchedule:
     """`lin_0.001` (rl-zoo's spelling): decays linearly from 0.001 to 0 over the run.
     SB3's own LinearSchedule pickles into model.zip, so a resume continues it exactly."""
@@ -53,12 +63,18 @@ def build_model(config: TrainConfig, venv: VecEnv) -> PPO:
         # Few envs make a rollout smaller than a mini-batch: use the whole rollout.
         kwargs["batch_size"] = rollout_size
     try:
-        return PPO(
+        return RunPPO(
             policy, venv, seed=config.seed, device=torch_device(config.device), verbose=0, **kwargs
         )
     except (TypeError, ValueError, AssertionError) as exc:
         raise UserError(f"invalid PPO hyperparameters: {exc}; check --config") from None
 
 
-def load_model(found: Checkpoint, venv: VecEnv, device: str = "cpu") -> PPO:
-    return PPO.load(found.model_path, env=venv, device=torch_device(device))
+def load_model(
+    found: Checkpoint, venv: VecEnv, device: str = "cpu", continue_envs: bool = False
+) -> PPO:
+    """`continue_envs`: the envs are put back where they were (run_state.py), so SB3 keeps
+    its last observation instead of resetting them."""
+    return RunPPO.load(
+        found.model_path, env=venv, device=torch_device(device), force_reset=not continue_envs
+    )

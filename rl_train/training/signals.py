@@ -1,4 +1,9 @@
-"""Ctrl-C and SIGTERM during training: stop at the next step and save."""
+"""Ctrl-C and SIGTERM during training: stop at the next rollout start and save.
+
+A rollout start (the policy just updated, nothing of the next rollout collected) is the
+one point from which the rest of the run is determined by what a checkpoint holds; a
+stop finishes the rollout in progress and its update first: seconds at most.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 
 class StopSignals:
-    """First Ctrl-C / SIGTERM: stop at the next step and save. Second Ctrl-C: abort now,
+    """First Ctrl-C / SIGTERM: stop at the next rollout start and save. Second Ctrl-C: abort now,
     but only while training runs (`abortable`): once saving has begun it finishes, since
     a run cut there would lose more than the few seconds it takes."""
 
@@ -29,18 +34,22 @@ class StopSignals:
         self.signum = signum
         name = signal.Signals(signum).name
         print(
-            f"\n{name}: stopping at the next step and saving a checkpoint "
+            f"\n{name}: finishing this rollout and its update, then saving a checkpoint "
             "(press Ctrl-C again to abort without saving)",
             file=sys.stderr,
             flush=True,
         )
 
     def request_stop(self, reason: str) -> None:
-        """Stop at the next step and save, as a first Ctrl-C would (a sweep's scheduler
-        stopping a trial early: it runs in a thread, where no signal arrives)."""
+        """Stop at the next rollout start and save, as a first Ctrl-C would (a sweep's
+        scheduler stopping a trial early: it runs in a thread, where no signal arrives)."""
         if self.signum is None:
             self.signum = signal.SIGTERM
-            print(f"{reason}: stopping at the next step and saving", file=sys.stderr, flush=True)
+            print(
+                f"{reason}: stopping at the next rollout start and saving",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def __enter__(self) -> StopSignals:
         # Signal handlers can only be set in the main thread; a trainer run in another one
@@ -55,12 +64,20 @@ class StopSignals:
             signal.signal(signum, handler)
 
 
-class StopOnSignal(BaseCallback):
-    """Ends model.learn() at the next step once a stop signal arrived."""
+class StopAtRolloutStart(BaseCallback):
+    """Ends model.learn() at the first rollout start after a stop signal, before anything
+    of that rollout (or an evaluation due there) runs: the Trainer saves that state."""
+
+    class Stop(Exception):
+        """Raised out of model.learn() (a callback cannot end it from a rollout start)."""
 
     def __init__(self, signals: StopSignals) -> None:
         super().__init__()
         self.signals = signals
 
+    def _on_rollout_start(self) -> None:
+        if self.signals.signum is not None:
+            raise self.Stop
+
     def _on_step(self) -> bool:
-        return self.signals.signum is None
+        return True

@@ -22,7 +22,12 @@ from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import envs
-from callbacks.checkpoint import CheckpointCallback, restore_pending_log, restore_rng_states
+from callbacks.checkpoint import (
+    ITERATIONS_KEY,
+    CheckpointCallback,
+    restore_pending_log,
+    restore_rng_states,
+)
 from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
 from callbacks.throughput import ThroughputCallback
@@ -39,11 +44,11 @@ from rl_train.store.sync import sync_command
 from rl_train.tracking.client import Tracker
 from rl_train.tracking.run_files import RunFiles
 from rl_train.tracking.session import Session
-from rl_train.training import outcome
+from rl_train.training import outcome, run_state
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
 from rl_train.training.model import build_model, load_model
 from rl_train.training.outcome import TrainResult
-from rl_train.training.signals import StopOnSignal, StopSignals
+from rl_train.training.signals import StopAtRolloutStart, StopSignals
 from rl_train.vec.failures import (
     WORKER_DEATH,
     EnvWorkerError,
@@ -52,7 +57,6 @@ from rl_train.vec.failures import (
 )
 from rl_train.vec.make import make_eval_vec_env, make_vec_env
 
-CHECKPOINTED = "the last good state is checkpointed"
 # Evaluation videos during training, drawn in the background: small, and collision shapes
 # (a frame costs a quarter of 480x360 with meshes); `rl-train eval --video` for more.
 TRAINING_VIDEO_SIZE, TRAINING_VIDEO_MESHES = (320, 240), False
@@ -100,11 +104,13 @@ class Trainer:
         # A resume continues from its checkpoint, or restarts from step 0 without one.
         self.resuming = session.resuming
         self.start_step = resume_from.step if resume_from is not None else 0
+        self.not_exact: str | None = None  # why this resume does not continue exactly
+        self.stopped_at_rollout_start = False  # a stop signal, honoured at a clean point
         if self.resuming:
             self.record.steps = self.record.session_start_step = self.start_step
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {
+        meta = {
             "run_id": self.record.run_id,
             "run_name": self.config.run_name,
             "env_id": self.config.env_id,
@@ -112,6 +118,9 @@ class Trainer:
             "config": self.config.to_dict(),
             "versions": library_versions(),
         }
+        if self.evaluation is not None:
+            meta.update(self.evaluation.resume_meta())
+        return meta
 
     def _start(self) -> None:
         # One learner thread: the env workers fill the cores, and the small policy gains
@@ -166,12 +175,35 @@ class Trainer:
         if self.resume_from is None:
             self.model = build_model(self.config, self.venv)
         else:
-            self.model = load_model(self.resume_from, self.venv, self.config.device)
-            if self.resume_from.rng_path is not None:
-                restore_rng_states(self.resume_from.rng_path)
+            self._load_model(self.resume_from)
         self.model.set_logger(self._logger())
+        _arm_update_fault(self.model)
         if self.resume_from is not None:
             restore_pending_log(self.model, self.resume_from.meta)
+            self.model.iterations_before = self.resume_from.meta.get(ITERATIONS_KEY, 0)
+
+    def _load_model(self, found: checkpoint.Checkpoint) -> None:
+        """The model as saved, and the envs and RNGs put back where they were."""
+        assert self.venv is not None
+        saved = run_state.read(found.state_path)
+        self.not_exact = run_state.fits(saved, self.venv.num_envs, run_state.is_native(self.venv))
+        continue_envs = self.not_exact is None
+        self.model = load_model(found, self.venv, self.config.device, continue_envs)
+        if found.rng_path is not None:
+            restore_rng_states(found.rng_path)
+        if continue_envs:
+            self.not_exact = run_state.restore(self.model, saved, self.config.env_id)
+        else:  # reset at the start of learn(): not with the run's first seeds
+            run_state.start_fresh_episodes(self.venv, self.config.seed, found.step)
+        if self.not_exact is None and self.model.device.type == "cuda":
+            self.not_exact = "the learner runs on CUDA, whose kernels are not bit-reproducible"
+        self.record.note_resume(self.not_exact)
+        how = "exactly" if self.not_exact is None else f"not exactly: {self.not_exact}"
+        print(
+            f"resuming {self.config.run_name} from step {found.step:,} of "
+            f"{self.config.total_timesteps:,} ({found.path}), {how}",
+            flush=True,
+        )
 
     def _make_eval_envs(self) -> VecEnv:
         # Seeded apart from the training envs (seed + rank): fresh goals, never trained on.
@@ -218,11 +250,13 @@ class Trainer:
         return Logger(folder=None, output_formats=outputs)
 
     def _callbacks(self) -> CallbackList:
+        resumed = self.resume_from.meta if self.resume_from is not None else None
         self.checkpointer = CheckpointCallback(
             self.run_dir / CHECKPOINTS_DIR,
             self.config.checkpoint_freq,
             self.config.keep_checkpoints,
             self.checkpoint_meta,
+            iterations=resumed.get(ITERATIONS_KEY, 0) if resumed else 0,
         )
         self.throughput = ThroughputCallback()
         self.evaluation = EvaluationCallback(
@@ -234,9 +268,18 @@ class Trainer:
             video_dir=self.run_dir / VIDEOS_DIR if self.config.eval_video else None,
             tracker=self.tracker if self.tracker is not None and self.tracker.enabled else None,
             renderer=self.renderer,
+            seed=self.config.seed + EVAL_SEED_OFFSET,
+            resumed=resumed,
         )
         self.evaluation.observers.append(self._observe)
-        callbacks: list[BaseCallback] = [self.throughput, self.evaluation, self.checkpointer]
+        # A stop is honoured first thing at a rollout start, before an evaluation due there
+        # (the checkpoint records it as due, so a resume makes it).
+        callbacks: list[BaseCallback] = [
+            StopAtRolloutStart(self.signals),
+            self.throughput,
+            self.evaluation,
+            self.checkpointer,
+        ]
         code_dir = snapshot.write_snapshot(self.run_dir / CODE_DIR)
         if self.tracker is not None and self.tracker.enabled:
             self.run_files = RunFiles(
@@ -250,7 +293,6 @@ class Trainer:
 
             callbacks.append(DetailedLoggingCallback())
         callbacks.append(ProgressCallback(self.config.total_timesteps))
-        callbacks.append(StopOnSignal(self.signals))
         return CallbackList(callbacks)
 
     def _observe(self, step: int, result: EvalResult) -> None:
@@ -274,21 +316,31 @@ class Trainer:
                 reset_num_timesteps=self.resume_from is None,
                 log_interval=1,
             )
+        except StopAtRolloutStart.Stop:
+            self.stopped_at_rollout_start = True
+            return "interrupted"
         finally:
             self.signals.abortable = False
-        return "interrupted" if self.signals.signum is not None else "finished"
+        return "finished"  # all steps done, even if a stop came during the last update
 
     def _save_final(self, state: str) -> None:
-        """Finished: save the end state. Stopped or crashed: the last rollout start."""
+        """Finished, or stopped at a rollout start: save that state, from which the rest
+        of the run is determined. Crashed: nothing; mid-rollout state is no resume point,
+        so a resume continues from the last checkpoint."""
         if self.model is None or self.checkpointer is None:
             return
-        if state != "finished":
-            # The policy was last updated at the current rollout's start; steps collected
-            # since then were never trained on, so the checkpoint goes back to that step.
-            self.model.num_timesteps = self.checkpointer.rollout_start_step
+        if state != "finished" and not self.stopped_at_rollout_start:
+            return
         if self.model.num_timesteps == self.checkpointer.last_saved_step:
             return
         self.checkpointer.save(self.model.num_timesteps)
+
+    def _resume_point(self) -> str:
+        """Where a resume of this run would continue from, in words."""
+        saved = self.checkpointer.last_saved_step if self.checkpointer is not None else 0
+        if saved <= 0:
+            return "a resume restarts it from step 0 (no checkpoint yet)"
+        return f"a resume continues from the checkpoint at step {saved:,}"
 
     def run(self) -> TrainResult:
         try:
@@ -307,10 +359,10 @@ class Trainer:
                 state, message = "aborted", "aborted by a second Ctrl-C; not saved"
             except WORKER_DEATH as exc:
                 self.workers_broken = True
-                message = f"{dead_worker_message(self.venv, exc)}; {CHECKPOINTED}"
+                message = f"{dead_worker_message(self.venv, exc)}; {self._resume_point()}"
             except EnvWorkerError as exc:
                 self.workers_broken = True
-                message = f"{exc}; {CHECKPOINTED}"
+                message = f"{exc}; {self._resume_point()}"
             except OSError as exc:
                 if not outcome.is_disk_full(exc):
                     raise
@@ -357,6 +409,7 @@ class Trainer:
         steps = self.model.num_timesteps if self.model is not None else 0
         if self.disk_full is not None:
             state = "crashed"
+        if state not in ("finished", "interrupted"):
             if self.checkpointer is not None and self.checkpointer.last_saved_step >= 0:
                 steps = self.checkpointer.last_saved_step  # what a resume starts from
         self._writing(
@@ -443,6 +496,15 @@ class Trainer:
         print("\n".join(lines), flush=True)
 
 
+def _arm_update_fault(model: PPO) -> None:
+    """RL_TRAIN_FAULT=update:<step>: crash tests SIGKILL the trainer after the first
+    gradient step of the update that follows the rollout ending at <step>."""
+    if checkpoint.FAULT.startswith("update:"):
+        model.policy.optimizer.register_step_post_hook(
+            lambda *_: checkpoint.fault_point("update", model.num_timesteps)
+        )
+
+
 def train(session: Session, on_evaluation: EvaluationObserver | None = None) -> TrainResult:
     """A new run, begun by session.begin_fresh."""
     return Trainer(session, on_evaluation=on_evaluation).run()
@@ -457,17 +519,13 @@ def resume_training(
     checkpoint), begun by session.begin_resume."""
     config = session.config
     trainer = Trainer(session, resume_from=found, on_evaluation=on_evaluation)
-    wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, trainer.start_step)
+    cut_at = trainer.record.wandb_cut(trainer.start_step, deferred=trainer.wandb_mode == "disabled")
+    if cut_at is not None:
+        wandb_txlog.cut_stale_history(trainer.record.wandb_dirs, cut_at)
     if found is None:
         print(
             f"no checkpoint to resume {config.run_name} from: restarting it from step 0 of "
             f"{config.total_timesteps:,} (same run id and W&B run; what it logged is cut)",
-            flush=True,
-        )
-    else:
-        print(
-            f"resuming {config.run_name} from step {found.step:,} of "
-            f"{config.total_timesteps:,} ({found.path})",
             flush=True,
         )
     return trainer.run()

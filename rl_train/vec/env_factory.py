@@ -18,6 +18,7 @@ class EnvFactory:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     record_frames: bool = False  # wrapped in a FrameRecorder (evaluation videos)
     shown_render_mode: str | None = None  # the FrameRecorder's, as the envs beside it
+    replayable: bool = False  # wrapped in a ReplayRecorder (training envs: exact resume)
 
     def __call__(self):
         import multiprocessing
@@ -30,9 +31,13 @@ class EnvFactory:
             # process may decide to stop (it checkpoints, then closes the workers).
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-        import envs  # noqa: F401  (registers our ids with gymnasium)
+        import envs  # (registers our ids with gymnasium)
 
         env = gym.make(self.env_id, **self.env_kwargs)
+        if self.replayable:
+            from rl_train.vec.replay import ReplayRecorder
+
+            env = ReplayRecorder(env, exact=envs.is_ours(self.env_id))
         if self.record_frames:
             from rl_train.vec.recorder import FrameRecorder
 

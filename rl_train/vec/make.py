@@ -24,7 +24,7 @@ def env_factories(config: TrainConfig) -> list[EnvFactory]:
     """The training envs' constructors, with the hyperparameters' train_env_kwargs."""
     kwargs = train_env_kwargs(config.hyperparams)
     return [
-        EnvFactory(config.env_id, config.seed, rank, env_kwargs=kwargs)
+        EnvFactory(config.env_id, config.seed, rank, env_kwargs=kwargs, replayable=True)
         for rank in range(config.n_envs)
     ]
 

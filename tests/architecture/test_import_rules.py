@@ -44,6 +44,7 @@ LIGHT_MODULES = [
     "rl_train.tracking.process",
     # what env workers import
     "rl_train.vec.env_factory",
+    "rl_train.vec.replay",
     "rl_train.vec.shm_worker",
     "rl_train.vec.failures",
     "envs",

@@ -23,6 +23,7 @@ import pytest
 from conftest import cli_env, run_cli
 
 from rl_train.cli.watch import SPARK
+from rl_train.store import checkpoint
 from rl_train.store.record import RunRecord
 
 ROLLOUT = 256  # 4 envs x 64 steps
@@ -135,7 +136,7 @@ def watched(tmp_path_factory):
     )
     terminal.start()
 
-    wait_for(lambda: (run_dir / "checkpoints" / "latest").exists(), trainer)
+    wait_for(lambda: checkpoint.list_checkpoints(run_dir / "checkpoints"), trainer)
     first = listed(cwd, "bg")
     rows = journal_rows(run_dir)
     wait_for(lambda: journal_rows(run_dir) >= rows + 3, trainer)  # three rollouts later
@@ -222,7 +223,7 @@ def test_watch_follows_a_run_through_a_crash_and_its_resume(tmp_path):
     reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")))
     reader.start()
 
-    wait_for(lambda: (run_dir / "checkpoints" / "latest").exists(), trainer)
+    wait_for(lambda: checkpoint.list_checkpoints(run_dir / "checkpoints"), trainer)
     wait_for(lambda: any(LINE.match(line) for line in lines), trainer)
     trainer.kill()  # SIGKILL: run.json still says running
     trainer.wait()

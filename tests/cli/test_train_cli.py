@@ -18,6 +18,8 @@ from conftest import (
     wandb_files,
 )
 
+from rl_train.store import checkpoint
+
 STEPS = 2048  # 4 envs x 64 steps = 256 per rollout: 8 rollouts, checkpoints at 1024/2048
 
 
@@ -35,12 +37,12 @@ def test_run_dir_has_config_checkpoints_and_tensorboard(offline_run):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["env_id"] == "rltrain/PandaReach-v0"
     assert config["n_envs"] == 4 and config["total_timesteps"] == STEPS
-    assert (run_dir / "checkpoints" / "latest").read_text().strip() == str(STEPS)
+    assert checkpoint.list_checkpoints(run_dir / "checkpoints")[-1].name == str(STEPS)
     for step in (1024, STEPS):
-        checkpoint = run_dir / "checkpoints" / str(step)
-        assert (checkpoint / "model.zip").stat().st_size > 0
-        assert (checkpoint / "vecnormalize.pkl").exists()
-        assert json.loads((checkpoint / "meta.json").read_text())["step"] == step
+        folder = run_dir / "checkpoints" / str(step)
+        assert (folder / "model.zip").stat().st_size > 0
+        assert (folder / "vecnormalize.pkl").exists() and (folder / "state.pkl").exists()
+        assert json.loads((folder / "meta.json").read_text())["step"] == step
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     record = json.loads((run_dir / "run.json").read_text())
     assert record["state"] == "finished" and record["steps"] == STEPS

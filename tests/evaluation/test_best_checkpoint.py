@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from rl_train.store import checkpoint
+
 TRAIN = [
     "--use-simple-env", "--n-envs", "4", "--total-timesteps", "4096", "--eval-freq", "512",
     "--checkpoint-freq", "512", "--keep-checkpoints", "1", "--wandb-mode", "disabled",
@@ -46,16 +48,18 @@ def test_best_is_the_top_evaluation_and_outlives_pruning(trained):
 
 
 def test_a_resumed_run_knows_its_best_score(trained):
+    """From the checkpoint it resumes from: the best score as of that step."""
     run_dir = trained / "runs" / "b"
-    meta_path = run_dir / "checkpoints" / "best" / "meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta["score"] = [2.0, 0.0]  # no evaluation can beat it: a 200% success rate
-    meta_path.write_text(json.dumps(meta))
-    before = meta_path.read_text()
+    newest = checkpoint.list_checkpoints(run_dir / "checkpoints")[-1]
+    meta = json.loads((newest / "meta.json").read_text())
+    meta["best_score"] = [2.0, 0.0]  # no evaluation can beat it: a 200% success rate
+    (newest / "meta.json").write_text(json.dumps(meta))
+    best_meta = run_dir / "checkpoints" / "best" / "meta.json"
+    before = best_meta.read_text()
     done = run_cli(["--resume", "runs/b", "--total-timesteps", "6144"], cwd=trained)
     assert done.returncode == 0, done.stderr
     assert [row["_step"] for row in eval_rows(run_dir)][-4:] == [4608, 5120, 5632, 6144]
-    assert meta_path.read_text() == before  # the evaluations after the resume did not win
+    assert best_meta.read_text() == before  # the evaluations after the resume did not win
 
 
 def test_the_best_checkpoint_is_not_for_resuming(trained):

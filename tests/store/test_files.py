@@ -25,7 +25,7 @@ def test_checkpoints_validate_by_checksum_and_prune_to_the_newest(tmp_path):
     for step in (1, 2, 3, 4):
         add_checkpoint(tmp_path, step, "e")
     root = tmp_path / "checkpoints"
-    assert (root / "latest").read_text().strip() == "4"
+    assert not (root / "latest").exists(), "the newest valid checkpoint is found, not named"
     assert checkpoint.validate(root / "4").step == 4
     (root / "4" / checkpoint.MODEL_FILE).write_bytes(b"x")
     found, warnings = checkpoint.find_latest_valid(root)
@@ -35,6 +35,47 @@ def test_checkpoints_validate_by_checksum_and_prune_to_the_newest(tmp_path):
     assert [p.name for p in removed] == ["1", "2"]
     assert [p.name for p in checkpoint.list_checkpoints(root)] == ["3", "4"]
     assert leftover.exists()  # this process's own temporary folder may still be in use
+
+
+def best(root, step: int) -> None:
+    tmp = checkpoint.new_tmp_dir(root, step)
+    (tmp / checkpoint.MODEL_FILE).write_bytes(b"best %d" % step)
+    checkpoint.commit_checkpoint(tmp, root, step, {}, name=checkpoint.BEST_DIR)
+
+
+def numbered(root, step: int, best_step: int | None) -> None:
+    tmp = checkpoint.new_tmp_dir(root, step)
+    (tmp / checkpoint.MODEL_FILE).write_bytes(b"model %d" % step)
+    checkpoint.commit_checkpoint(tmp, root, step, {checkpoint.BEST_STEP_KEY: best_step})
+
+
+def test_a_replaced_best_is_kept_while_a_checkpoint_names_it(tmp_path):
+    root = tmp_path / "checkpoints"
+    best(root, 10)
+    numbered(root, 10, 10)
+    best(root, 20)  # the best of step 10 goes to the history
+    numbered(root, 20, 20)
+    assert (root / "best-history" / "10").is_dir()
+    numbered(root, 30, 20)
+    checkpoint.prune(root, keep=2)  # checkpoint 10, the one naming best 10, goes
+    assert not (root / "best-history" / "10").exists()
+    assert checkpoint.load_meta(root / "best")["step"] == 20
+
+
+def test_a_resume_from_an_older_checkpoint_sets_the_future_aside_and_restores_its_best(
+    tmp_path,
+):
+    root = tmp_path / "checkpoints"
+    best(root, 10)
+    numbered(root, 10, 10)
+    numbered(root, 20, 10)
+    best(root, 25)
+    numbered(root, 30, 25)
+    aside = checkpoint.set_aside_future(root, 20, best_step=10)
+    assert sorted(p.name for p in aside.iterdir()) == ["30", "best"]
+    assert [p.name for p in checkpoint.list_checkpoints(root)] == ["10", "20"]
+    assert checkpoint.load_meta(root / "best")["step"] == 10
+    assert checkpoint.set_aside_future(root, 20, best_step=10) is None, "nothing left to move"
 
 
 def test_a_checkpoint_without_meta_is_incomplete(tmp_path):
