@@ -4,14 +4,16 @@ Builds the trainer's own envs (16 PyBullet envs on the shm backend by default, t
 shipped hyperparameters) and PPO model, trains a few rollouts so that every env is
 mid-episode, then saves checkpoints the two ways, interleaved, `--reps` times each:
 
-  before  model.zip, vecnormalize.pkl, rng.pkl, meta.json (what a checkpoint held until
-          exact resume: the files written, checksummed, fsynced and renamed, as now)
-  after   the same plus state.pkl: each env's state (its generator at the episode start
-          and the episode's actions, from its worker) and the wrappers' running state
+  before  model.zip, vecnormalize.pkl, rng.pkl, meta.json: a checkpoint until exact
+          resume, written, checksummed, fsynced and renamed as now
+  after   model.zip, vecnormalize.pkl, state.pkl, meta.json: state.pkl holds the RNGs,
+          each env's state (how its episode started and the episode's actions, which the
+          trainer's EpisodeLog keeps) and the wrappers' running state
 
 and reports the median save time (95% interval of the median) and the bytes of each. It
 also times what a resume adds: putting 16 fresh envs back where the checkpoint says
-(each replays its current episode).
+(each replays its current episode), and what the EpisodeLog's bookkeeping costs per vec
+step, against the vec step itself.
 
     .venv/bin/python benchmarks/checkpoint_cost.py                   # reach, 16 envs
     .venv/bin/python benchmarks/checkpoint_cost.py --env push --reps 30
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +33,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from harness import RESULTS, median_ci
 
 from rl_train.machine import cpu_model, usable_cores
@@ -39,18 +43,94 @@ def directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
 
 
+def episode_log_cost_us(n_envs: int, action_shape: tuple[int, ...], steps: int = 20_000) -> float:
+    """The EpisodeLog's work per vec step (a copy of the actions, a row per env; an episode
+    ends every 50 steps), on a vec env that does nothing else."""
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+    from rl_train.vec.episode_log import EpisodeLog
+    from rl_train.vec.replay import REPLAY_START
+
+    class Idle(VecEnv):  # steps in no time: what is left is the log's own work
+        def __init__(self) -> None:
+            import gymnasium as gym
+
+            box = gym.spaces.Box(-1, 1, action_shape, np.float32)
+            super().__init__(n_envs, box, box)
+            self.t = 0
+            self.obs = np.zeros((n_envs, *action_shape), np.float32)
+
+        def reset(self):
+            self.reset_infos = [{REPLAY_START: {"seed": 0}} for _ in range(n_envs)]
+            return self.obs
+
+        def step_async(self, actions):
+            pass
+
+        def step_wait(self):
+            self.t += 1
+            dones = np.full(n_envs, self.t % 50 == 0)
+            return self.obs, np.zeros(n_envs), dones, [{}] * n_envs
+
+        def close(self):
+            pass
+
+        def get_attr(self, attr_name, indices=None):
+            return [None] * n_envs
+
+        def set_attr(self, attr_name, value, indices=None):
+            pass
+
+        def env_method(self, method_name, *args, indices=None, **kwargs):
+            return [None] * n_envs
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * n_envs
+
+    log = EpisodeLog(Idle())
+    log.reset()
+    actions = np.zeros((n_envs, *action_shape), np.float32)
+    started = time.perf_counter()
+    for _ in range(steps):
+        log.step_async(actions)
+        log.step_wait()
+    return (time.perf_counter() - started) / steps * 1e6
+
+
+def save_before(model, root: Path, step: int, meta: dict) -> Path:
+    """A checkpoint as rl-train wrote it before exact resume."""
+    import pickle
+
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from callbacks.checkpoint import rng_states
+    from rl_train.store import checkpoint
+
+    tmp = checkpoint.new_tmp_dir(root, step)
+    model.save(tmp / checkpoint.MODEL_FILE)
+    vec_normalize = model.get_vec_normalize_env()
+    if isinstance(vec_normalize, VecNormalize):
+        vec_normalize.save(str(tmp / checkpoint.VECNORM_FILE))
+    with open(tmp / checkpoint.RNG_FILE, "wb") as f:
+        pickle.dump(rng_states(), f)
+    path = checkpoint.commit_checkpoint(tmp, root, step, meta)
+    for old in checkpoint.list_checkpoints(root)[:-2]:  # the prune of then: no best history
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", choices=["reach", "push", "pick_and_place"], default="reach")
     parser.add_argument("--n-envs", type=int, default=16)
-    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--rollouts", type=int, default=3, help="trained before measuring")
     args = parser.parse_args(argv)
 
     import torch
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from callbacks.checkpoint import save_checkpoint, write_stock_files
+    from callbacks.checkpoint import save_checkpoint
     from rl_train.config.resolve import resolve
     from rl_train.config.train_config import TrainConfig
     from rl_train.store import checkpoint
@@ -66,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     rollout = model.n_steps * config.n_envs
     # The shipped n_steps (64, 256) are no multiple of the 50-step episodes: the envs stop
     # mid-episode, with actions to replay.
+    started = time.perf_counter()
     model.learn(args.rollouts * rollout)
+    step_us = (time.perf_counter() - started) / (args.rollouts * model.n_steps) * 1e6
     meta = {"run_id": "bench", "env_id": config.env_id, "algo": "PPO"}
     times: dict[str, list[float]] = {"before": [], "after": []}
     sizes: dict[str, int] = {}
@@ -79,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "after":
                     path = save_checkpoint(model, root, step, meta, keep=2)
                 else:
-                    tmp_dir = write_stock_files(model, root, step)
-                    path = checkpoint.commit_checkpoint(tmp_dir, root, step, meta)
-                    checkpoint.prune(root, 2, protect={path})
+                    path = save_before(model, root, step, meta)
                 times[kind].append(time.perf_counter() - started)
                 sizes[kind] = directory_bytes(path)
         newest = checkpoint.validate(checkpoint.list_checkpoints(root)[-1])
@@ -96,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             fresh.close()
             assert why_not is None, why_not
     venv.close()
-    actions = sum(len(s["actions"]) for s in state["envs"]["states"])
+    actions = sum(len(e["actions"]) for e in state["envs"]["episodes"])
+    log_us = episode_log_cost_us(config.n_envs, model.action_space.shape)
     assert isinstance(model.get_env(), VecNormalize)
 
     command = " ".join(["python", "benchmarks/checkpoint_cost.py", *sys.argv[1:]])
@@ -111,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             "bytes": sizes[kind],
             "times_s": times[kind],
         }
-    ratio = rows["after"]["median_s"] / rows["before"]["median_s"]
+    # Each repetition saved both kinds back to back: the pair's ratio cancels the host's drift.
+    pairs = [a / b for a, b in zip(times["after"], times["before"], strict=True)]
+    ratio = statistics.median(pairs)
+    ratio_ci = median_ci(pairs) or (float("nan"), float("nan"))
     lines = [
         f"# Checkpoint cost of exact resume: {config.env_id}, {config.n_envs} envs (shm)",
         "",
@@ -132,10 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     lines += [
         "",
-        f"Save time after / before: {ratio:.3f} (+{(ratio - 1) * 100:.1f}%); state.pkl adds "
+        f"Save time now / before, median of the {args.reps} pairs: {ratio:.3f} "
+        f"(+{(ratio - 1) * 100:.1f}%, 95% interval {(ratio_ci[0] - 1) * 100:+.1f}% to "
+        f"{(ratio_ci[1] - 1) * 100:+.1f}%); state.pkl adds "
         f"{(sizes['after'] - sizes['before']) / 1e3:,.1f} kB ({actions} actions of the "
         f"envs' current episodes). A resume puts the {config.n_envs} envs back in "
-        f"{statistics.median(replay_s) * 1e3:.0f} ms (median of 3).",
+        f"{statistics.median(replay_s) * 1e3:.0f} ms (median of 3). The EpisodeLog's "
+        f"bookkeeping costs {log_us:.1f} µs per vec step of {config.n_envs} envs, "
+        f"{log_us / step_us * 100:.2f}% of a training vec step here ({step_us / 1e3:.1f} ms, "
+        "rollout and update).",
     ]
     text = "\n".join(lines) + "\n"
     prefix = RESULTS / f"checkpoint_cost.{args.env}"
@@ -144,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {"command": command, "machine": machine, "date": date, "env": config.env_id},
         "rows": rows,
         "ratio": ratio,
+        "ratio_ci95": list(ratio_ci),
         "replay_s": replay_s,
+        "episode_log_us_per_step": log_us,
+        "training_us_per_vec_step": step_us,
     }
     prefix.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
     print(text)

@@ -26,12 +26,20 @@ def rng_states() -> dict[str, Any]:
     }
 
 
-def restore_rng_states(path: Path) -> None:
-    with open(path, "rb") as f:
-        states = pickle.load(f)
+def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
     np.random.set_state(states["numpy"])
     torch.set_rng_state(states["torch"])
+
+
+def saved_rng_states(found: checkpoint.Checkpoint, state: dict[str, Any] | None) -> dict | None:
+    """The RNG states in state.pkl, or in the rng.pkl of an older checkpoint."""
+    if state is not None and RNG_KEY in state:
+        return state[RNG_KEY]
+    if found.rng_path is None:
+        return None
+    with open(found.rng_path, "rb") as f:
+        return pickle.load(f)
 
 
 def save_checkpoint(
@@ -39,30 +47,33 @@ def save_checkpoint(
 ) -> Path:
     """Write model (+ optimizer), VecNormalize statistics, RNG states and the envs' state
     atomically, then prune to the `keep` newest."""
-    tmp = write_stock_files(model, root, step)
-    run_state.write(run_state.capture(model), tmp / checkpoint.STATE_FILE)
+    tmp = write_files(model, root, step, envs=True)
     final = checkpoint.commit_checkpoint(tmp, root, step, meta)
     checkpoint.prune(root, keep, protect={final})
     return final
 
 
 def save_best(model: BaseAlgorithm, root: Path, step: int, meta: dict[str, Any]) -> Path:
-    """The same files as root/best: the best policy so far (its score in meta)."""
-    tmp = write_stock_files(model, root, step)
+    """The policy's files as root/best: the best policy so far (its score in meta); no
+    env state (a best checkpoint is evaluated, never resumed)."""
+    tmp = write_files(model, root, step, envs=False)
     return checkpoint.commit_checkpoint(tmp, root, step, meta, name=checkpoint.BEST_DIR)
 
 
-def write_stock_files(model: BaseAlgorithm, root: Path, step: int) -> Path:
+def write_files(model: BaseAlgorithm, root: Path, step: int, envs: bool) -> Path:
+    """model.zip, vecnormalize.pkl and state.pkl (the RNGs and, with `envs`, the state of
+    the envs and their wrappers) in a new temporary folder."""
     tmp = checkpoint.new_tmp_dir(root, step)
     model.save(tmp / checkpoint.MODEL_FILE)
     vec_normalize = model.get_vec_normalize_env()
     if isinstance(vec_normalize, VecNormalize):
         vec_normalize.save(str(tmp / checkpoint.VECNORM_FILE))
-    with open(tmp / checkpoint.RNG_FILE, "wb") as f:
-        pickle.dump(rng_states(), f)
+    state = run_state.capture(model) if envs else {}
+    run_state.write({RNG_KEY: rng_states(), **state}, tmp / checkpoint.STATE_FILE)
     return tmp
 
 
+RNG_KEY = "rng"  # in state.pkl
 PENDING_LOG_KEY = "pending_log"
 ITERATIONS_KEY = "iterations"  # SB3's time/iterations counts on from here on resume
 

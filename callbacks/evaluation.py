@@ -13,6 +13,7 @@ from. Evaluations happen between rollouts, where the policy has just been update
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from callbacks.checkpoint import save_best
 from rl_train.evaluation.episodes import EvalResult, evaluate
@@ -40,6 +41,16 @@ def best_score(root: Path) -> tuple[float, float] | None:
         return float(score[0]), float(score[1])
     except (checkpoint.CheckpointError, KeyError, TypeError, ValueError, IndexError):
         return None
+
+
+def copy_normalization(source: VecEnv, target: VecEnv) -> None:
+    """The VecNormalize statistics of `source`, copied into `target`'s. SB3's
+    sync_envs_normalization wants both wrapped alike; the training envs have an EpisodeLog
+    (vec/episode_log.py) that evaluation envs do not need."""
+    source_norm, target_norm = unwrap_vec_normalize(source), unwrap_vec_normalize(target)
+    if source_norm is not None and target_norm is not None:
+        target_norm.obs_rms = copy.deepcopy(source_norm.obs_rms)
+        target_norm.ret_rms = copy.deepcopy(source_norm.ret_rms)
 
 
 class EvaluationCallback(BaseCallback):
@@ -126,7 +137,7 @@ class EvaluationCallback(BaseCallback):
         film = 1 if self.video_dir is not None and venv is self.eval_venv else 0
         if venv is not self.training_env:
             # The training statistics, frozen: a copy, so evaluation cannot move them.
-            sync_envs_normalization(self.training_env, venv)
+            copy_normalization(self.training_env, venv)
             # The same episodes at every evaluation, whatever came before: comparable
             # scores, and a resumed run evaluates as the run never stopped.
             venv.seed(self.seed)

@@ -1,9 +1,9 @@
 """Atomic checkpoints: write to a temporary folder, fsync, rename; validate by checksum.
 
-Layout: <run_dir>/checkpoints/<step>/{model.zip, vecnormalize.pkl, rng.pkl, state.pkl,
-meta.json}; the newest valid one is what a resume and `rl-train eval --checkpoint latest`
-take. A crash at any moment leaves the previous checkpoint usable: a folder only gets its
-final name once every byte in it is on disk.
+Layout: <run_dir>/checkpoints/<step>/{model.zip, vecnormalize.pkl, state.pkl, meta.json};
+the newest valid one is what a resume and `rl-train eval --checkpoint latest` take. A
+crash at any moment leaves the previous checkpoint usable: a folder only gets its final
+name once every byte in it is on disk.
 
 checkpoints/best is the best policy so far. A new best moves the one it replaces to
 checkpoints/best-history/<step>, kept while a checkpoint names it as the best of its
@@ -26,8 +26,8 @@ from rl_train.store.atomic import TMP_PREFIX, fsync_dir, fsync_file
 
 MODEL_FILE = "model.zip"
 VECNORM_FILE = "vecnormalize.pkl"
-RNG_FILE = "rng.pkl"
-STATE_FILE = "state.pkl"  # the envs' and wrappers' state (rl_train/training/run_state.py)
+RNG_FILE = "rng.pkl"  # the RNG states, in checkpoints from before state.pkl
+STATE_FILE = "state.pkl"  # RNGs, the envs' and wrappers' state (training/run_state.py)
 META_FILE = "meta.json"
 BEST_DIR = "best"  # the best policy so far, by evaluation: never pruned, never resumed
 BEST_HISTORY_DIR = "best-history"  # bests replaced since the oldest kept checkpoint
@@ -199,13 +199,14 @@ def prune(root: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]
         if path not in protect:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+    formers = list_checkpoints(root / BEST_HISTORY_DIR)
     named = set()
-    for path in list_checkpoints(root):
+    for path in list_checkpoints(root) if formers else []:
         try:
             named.add(load_meta(path).get(BEST_STEP_KEY))
         except CheckpointError:
             continue
-    for former in list_checkpoints(root / BEST_HISTORY_DIR):
+    for former in formers:
         if int(former.name) not in named:
             shutil.rmtree(former, ignore_errors=True)
     for leftover in root.glob(f"{TMP_PREFIX}*"):

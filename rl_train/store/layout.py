@@ -4,8 +4,10 @@
     config.yaml        the resolved TrainConfig (config/train_config.py)
     run.json           the run record: id, state, steps, sessions (store/record.py)
     metrics.jsonl      every SB3 logger dump, one JSON line each (store/journal.py)
-    checkpoints/       <step>/{model.zip, vecnormalize.pkl, rng.pkl, meta.json}, latest,
-                       best/ (the best policy by evaluation)
+    checkpoints/       <step>/{model.zip, vecnormalize.pkl, state.pkl, meta.json},
+                       best/ (the best policy by evaluation), best-history/<step>/ (bests
+                       a kept checkpoint names), set-aside/<time>/ (what a resume from an
+                       older checkpoint moved out of the way) (store/checkpoint.py)
     code/              the code snapshot (store/snapshot.py)
     tb/                TensorBoard event files
     videos/            eval-<step>.mp4 of the evaluations (--eval-video)

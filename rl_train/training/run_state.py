@@ -3,11 +3,11 @@
 A checkpoint is taken at a rollout start. Stock SB3 files hold most of the state there:
 model.zip the policy, optimizer, step count, SB3's last observation, episode starts and
 episode-info buffers (PPO.load drops the observation unless force_reset=False);
-vecnormalize.pkl the statistics; rng.pkl the RNGs of Python, numpy and torch. state.pkl
-holds the rest, written here: each env's state (rl_train/vec/replay.py, or the kinematic
-vec env's arrays), VecNormalize's running returns (VecNormalize.save drops them) and
-VecMonitor's partial episodes. Without them a resume re-seeds and resets the envs, and
-every env replays the run's first episodes.
+vecnormalize.pkl the statistics. state.pkl holds the RNGs of Python, numpy and torch
+(callbacks/checkpoint.py) and the rest, captured here: each env's state
+(vec/episode_log.py and vec/replay.py, or the kinematic vec env's arrays), VecNormalize's running
+returns (VecNormalize.save drops them) and VecMonitor's partial episodes. Without them a
+resume re-seeds and resets the envs, and every env replays the run's first episodes.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
-from rl_train.vec.replay import REPLAY
+from rl_train.vec.episode_log import EpisodeLog
 
 NATIVE = "native"  # a vec env that steps its envs itself (envs/simple_vec.py)
+REPLAY = "replay"  # our envs: each one's episode start and actions, replayed on resume
+STREAM = "stream"  # foreign envs: each one's random generator, continued on resume
 
 
 def layers(venv: VecEnv) -> list[VecEnv]:
@@ -43,10 +45,14 @@ def capture(model: BaseAlgorithm) -> dict[str, Any]:
     assert venv is not None
     stack = layers(venv)
     raw = stack[-1]
+    log = next((layer for layer in stack if isinstance(layer, EpisodeLog)), None)
+    episodes = log.episodes() if log is not None else None
     if _native(raw):
         envs = {"kind": NATIVE, "state": raw.env_state()}
-    else:
-        envs = {"kind": "per_env", "states": raw.env_method("env_state")}
+    elif episodes is not None:
+        envs = {"kind": REPLAY, "episodes": episodes}
+    else:  # foreign envs: only their random streams
+        envs = {"kind": STREAM, "generators": raw.env_method("generator_state")}
     state: dict[str, Any] = {"n_envs": raw.num_envs, "envs": envs, "last_raw_obs": None}
     for layer in stack:
         if isinstance(layer, VecNormalize):
@@ -77,7 +83,7 @@ def read(path: Path | None) -> dict[str, Any] | None:
 
 def fits(state: dict[str, Any] | None, n_envs: int, native: bool) -> str | None:
     """Why the saved env states cannot be put back into these envs (None: they can)."""
-    if state is None:
+    if state is None or "envs" not in state:
         return "the checkpoint holds no env states (written by an older rl-train)"
     if state["n_envs"] != n_envs:
         return f"--n-envs changed from {state['n_envs']} to {n_envs}"
@@ -107,13 +113,23 @@ def restore(model: BaseAlgorithm, state: dict[str, Any], env_id: str) -> str | N
     envs = state["envs"]
     if envs["kind"] == NATIVE:
         observations = raw.restore_env_state(envs["state"])
-        kinds = {REPLAY}
+    elif envs["kind"] == REPLAY:
+        observations = _stack(
+            [
+                raw.env_method("restore_env_state", e["start"], e["actions"], indices=[i])[0]
+                for i, e in enumerate(envs["episodes"])
+            ]
+        )
+        for layer in stack:
+            if isinstance(layer, EpisodeLog):
+                layer.load(envs["episodes"])
     else:
-        observations = [
-            raw.env_method("restore_env_state", env_state, indices=[i])[0]
-            for i, env_state in enumerate(envs["states"])
-        ]
-        kinds = {env_state["kind"] for env_state in envs["states"]}
+        observations = _stack(
+            [
+                raw.env_method("continue_stream", generator, indices=[i])[0]
+                for i, generator in enumerate(envs["generators"])
+            ]
+        )
     for layer in stack:
         if isinstance(layer, VecNormalize):
             layer.returns = state["vec_normalize_returns"].copy()
@@ -122,15 +138,13 @@ def restore(model: BaseAlgorithm, state: dict[str, Any], env_id: str) -> str | N
             layer.episode_returns = saved["episode_returns"].copy()
             layer.episode_lengths = saved["episode_lengths"].copy()
             layer.episode_count = saved["episode_count"]
-    if kinds != {REPLAY}:
+    if envs["kind"] == STREAM:
         _start_new_episodes(model, stack, observations)
         return (
-            f"{env_id} is not one of rl-train's envs: "
-            "its state cannot be saved, so its envs continue their random streams with new "
-            "episodes"
+            f"{env_id} is not one of rl-train's envs: its state cannot be saved, so its envs "
+            "continue their random streams with new episodes"
         )
-    replayed = _stack(observations) if envs["kind"] != NATIVE else observations
-    if not _same(replayed, state["last_raw_obs"]):
+    if not _same(observations, state["last_raw_obs"]):
         return "the envs did not replay to their saved observations"
     return None
 
@@ -141,9 +155,8 @@ def _stack(observations: list[Any]) -> Any:
     return np.stack(observations)
 
 
-def _start_new_episodes(model: BaseAlgorithm, stack: list[VecEnv], observations: list) -> None:
+def _start_new_episodes(model: BaseAlgorithm, stack: list[VecEnv], obs: Any) -> None:
     """Foreign envs began new episodes: SB3 learns from those, its episode counters too."""
-    obs = _stack(observations)
     for layer in reversed(stack):  # innermost first, as a reset passes through them
         if isinstance(layer, VecMonitor):
             layer.episode_returns[:] = 0
@@ -153,7 +166,7 @@ def _start_new_episodes(model: BaseAlgorithm, stack: list[VecEnv], observations:
             layer.old_obs = obs
             obs = layer.normalize_obs(obs)
     model._last_obs = obs
-    model._last_episode_starts = np.ones(len(observations), dtype=bool)
+    model._last_episode_starts = np.ones(stack[-1].num_envs, dtype=bool)
 
 
 def start_fresh_episodes(venv: VecEnv, seed: int, step: int) -> None:

@@ -27,6 +27,7 @@ from callbacks.checkpoint import (
     CheckpointCallback,
     restore_pending_log,
     restore_rng_states,
+    saved_rng_states,
 )
 from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
@@ -189,8 +190,9 @@ class Trainer:
         self.not_exact = run_state.fits(saved, self.venv.num_envs, run_state.is_native(self.venv))
         continue_envs = self.not_exact is None
         self.model = load_model(found, self.venv, self.config.device, continue_envs)
-        if found.rng_path is not None:
-            restore_rng_states(found.rng_path)
+        rngs = saved_rng_states(found, saved)
+        if rngs is not None:
+            restore_rng_states(rngs)
         if continue_envs:
             self.not_exact = run_state.restore(self.model, saved, self.config.env_id)
         else:  # reset at the start of learn(): not with the run's first seeds

@@ -18,6 +18,7 @@ from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.machine import usable_cores
 from rl_train.vec.env_factory import EnvFactory
+from rl_train.vec.episode_log import EpisodeLog
 
 
 def env_factories(config: TrainConfig) -> list[EnvFactory]:
@@ -54,8 +55,13 @@ def _raw_vec_env(config: TrainConfig) -> VecEnv:
 
 
 def make_vec_env(config: TrainConfig, vecnormalize_path: Path | None = None) -> VecEnv:
-    """Workers, then VecMonitor (episode stats), then VecNormalize (restored on resume)."""
-    venv = VecMonitor(_raw_vec_env(config))
+    """Workers, an EpisodeLog (what an exact resume replays; not for the kinematic vec env,
+    which saves its arrays), then VecMonitor (episode stats), then VecNormalize (restored
+    on resume)."""
+    raw = _raw_vec_env(config)
+    if config.vec_env != "native":
+        raw = EpisodeLog(raw)
+    venv = VecMonitor(raw)
     kwargs = normalize_kwargs(config.hyperparams)
     if kwargs is None:
         return venv

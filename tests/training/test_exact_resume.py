@@ -125,6 +125,7 @@ def kill_a_worker_after(cwd: Path, run_dir: Path, step: int) -> str:
     return stdout + stderr
 
 
+SLOW = pytest.mark.slow
 # 4 envs x 32 steps = 128-step rollouts; checkpoints every 512 steps, evaluations every 512.
 # Decaying schedules: a resume must continue them where they stopped.
 SMALL_PPO = "n_steps: 32\nbatch_size: 64\nlearning_rate: lin_0.001\nclip_range: lin_0.2\n"
@@ -144,8 +145,16 @@ KILLS = [
 
 @pytest.mark.parametrize(
     ("backend", "extra"),
-    [("shm", ["--env", "reach"]), ("native", ["--use-simple-env"])],
-    ids=["pybullet-reach-shm", "kinematic-reach-native"],
+    [
+        pytest.param("shm", ["--env", "reach"], id="pybullet-reach-shm"),
+        pytest.param("native", ["--use-simple-env"], id="kinematic-reach-native"),
+        # The other backends, and variants of control, reward and robot
+        pytest.param(
+            "subproc", ["--env", "KukaReachSparse-v0"], id="kuka-sparse-subproc", marks=SLOW
+        ),
+        pytest.param("dummy", ["--env", "PandaReachJoints-v0"], id="joints-dummy", marks=SLOW),
+        pytest.param("shm", ["--env", "reach", "--use-simple-env"], id="kinematic-shm", marks=SLOW),
+    ],
 )
 def test_a_run_killed_at_every_kind_of_moment_ends_as_the_run_never_killed(
     tmp_path, backend, extra
@@ -162,7 +171,7 @@ def test_a_run_killed_at_every_kind_of_moment_ends_as_the_run_never_killed(
     assert "stopping" in said[5] or "finishing this rollout" in said[5]
     record = json.loads((run_dir / "run.json").read_text())
     assert record["state"] == "interrupted" and record["steps"] % 128 == 0
-    if backend == "shm":
+    if backend in ("shm", "subproc"):
         said.append(kill_a_worker_after(tmp_path, run_dir, step=record["steps"] + 128))
     done = train(tmp_path, ["--resume", str(run_dir)])
     assert done.returncode == 0, done.stderr
@@ -198,6 +207,8 @@ def test_a_checkpoint_without_env_states_resumes_not_exactly_and_says_why(tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["push", "pick_and_place"])
 def test_object_tasks_resume_exactly(tmp_path, task):
+    """Contacts with the cube, and pick-and-place's held starts (the shipped
+    train_env_kwargs, kept under --config), through an update, an evaluation and Ctrl-C."""
     (tmp_path / "ppo.yml").write_text(SMALL_PPO)
     job = [*JOB, "--env", task, "--vec-env", "shm"]
     straight = train(tmp_path, run_args("straight", *job))
