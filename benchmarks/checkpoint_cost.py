@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join(lines) + "\n"
     prefix = RESULTS / f"checkpoint_cost.{args.env}"
-    prefix.with_suffix(".md").write_text(text)
+    prefix.with_name(f"{prefix.name}.md").write_text(text)
     document = {
         "meta": {"command": command, "machine": machine, "date": date, "env": config.env_id},
         "rows": rows,
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "episode_log_us_per_step": log_us,
         "training_us_per_vec_step": step_us,
     }
-    prefix.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
+    prefix.with_name(f"{prefix.name}.json").write_text(json.dumps(document, indent=1) + "\n")
     print(text)
     return 0
 

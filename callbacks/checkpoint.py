@@ -117,13 +117,11 @@ class CheckpointCallback(BaseCallback):
         self.keep = keep
         self.meta = meta
         self.listeners: list[Callable[[Path, int], None]] = []
-        self.rollout_start_step = 0
         self.last_saved_step = -1
         self.iterations = iterations  # rollouts of the run so far, earlier sessions too
         self._next_step = 0
 
     def _on_training_start(self) -> None:
-        self.rollout_start_step = self.num_timesteps
         self.last_saved_step = self.num_timesteps  # a resume starts from a saved step
         self._next_step = self._following(self.num_timesteps)
 
@@ -133,7 +131,6 @@ class CheckpointCallback(BaseCallback):
         return (step // self.every_steps + 1) * self.every_steps
 
     def _on_rollout_start(self) -> None:
-        self.rollout_start_step = self.num_timesteps
         if self.num_timesteps >= self._next_step:
             self.save(self.num_timesteps)
             self._next_step = self._following(self.num_timesteps)

@@ -66,6 +66,22 @@ def run_python(code: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.
     )
 
 
+def run_main_without_wandb(
+    args: list[str], cwd: Path, code: int = 0, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`rl-train ARGS` through main() in a fresh interpreter that fails unless main returns
+    `code` and wandb was never imported; `environ` is set before rl_train is imported."""
+    script = (
+        "import os, sys\n"
+        f"os.environ.update({environ or {}!r})\n"
+        "from rl_train.cli.main import main\n"
+        f"code = main({args!r})\n"
+        f"assert code == {code}, code\n"
+        "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
+    )
+    return run_python(script, cwd=cwd)
+
+
 def only_run_dir(output_dir: Path) -> Path:
     runs = [p for p in output_dir.iterdir() if p.is_dir()]
     assert len(runs) == 1, runs

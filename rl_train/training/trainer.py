@@ -402,10 +402,13 @@ class Trainer:
             self._writing(lambda: self.model.logger.dump(step=self.model.num_timesteps))
         if self.run_files is not None:
             self._writing(self.run_files.finish_checkpoints)
+        # An abort's KeyboardInterrupt may have cut a message to a worker in half: SB3's
+        # close() would then wait forever on that pipe, so the workers are ended instead.
+        broken = self.workers_broken or state == "aborted"
         if self.eval_venv is not None:
-            close_quietly(self.eval_venv, workers_broken=self.workers_broken)
+            close_quietly(self.eval_venv, workers_broken=broken)
         if self.venv is not None:
-            close_quietly(self.venv, workers_broken=self.workers_broken)
+            close_quietly(self.venv, workers_broken=broken)
         if self.model is not None:
             self._writing(self.model.logger.close)
         steps = self.model.num_timesteps if self.model is not None else 0

@@ -13,7 +13,7 @@ from conftest import (
     finished_offline_run,
     only_run_dir,
     run_cli,
-    run_python,
+    run_main_without_wandb,
     server_get,
     wandb_files,
 )
@@ -110,15 +110,9 @@ def test_summary_names_run_dir_wandb_dir_and_sync_command(offline_run):
 
 
 def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):
-    script = (
-        "import sys\n"
-        "from rl_train.cli.main import main\n"
-        "code = main(['--n-envs', '2', '--vec-env', 'dummy', '--total-timesteps', '256',"
-        " '--wandb-mode', 'disabled', '--output-dir', 'runs'])\n"
-        "assert code == 0, code\n"
-        "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
-    )
-    done = run_python(script, cwd=tmp_path)
+    args = ["--n-envs", "2", "--vec-env", "dummy", "--total-timesteps", "256"]
+    args += ["--wandb-mode", "disabled", "--output-dir", "runs"]
+    done = run_main_without_wandb(args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run_dir = only_run_dir(tmp_path / "runs")
     assert not (run_dir / "wandb").exists() and not (tmp_path / "wandb").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, cli_env, run_cli, run_python
+from conftest import REPO, cli_env, run_cli, run_main_without_wandb
 from test_exact_resume import JOB, SMALL_PPO, assert_same_run, run_args, train
 from test_resume import history_steps
 
@@ -51,15 +51,12 @@ def test_resume_with_wandb_disabled_never_imports_wandb_and_the_history_stays_wh
     killed = train(tmp_path, args, fault="rollout:1700")  # offline: W&B rows past 1,536
     assert killed.returncode == -signal.SIGKILL
     run_dir = tmp_path / "runs" / "mixed"
-    script = (
-        "import os, sys\n"
-        "os.environ['RL_TRAIN_FAULT'] = 'rollout:1900:INT'  # Ctrl-C: main() returns 130\n"
-        "from rl_train.cli.main import main\n"
-        "code = main(['--resume', 'runs/mixed', '--wandb-mode', 'disabled'])\n"
-        "assert code == 130, code\n"
-        "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
+    disabled = run_main_without_wandb(
+        ["--resume", "runs/mixed", "--wandb-mode", "disabled"],
+        cwd=tmp_path,
+        code=130,  # stopped by a Ctrl-C mid-rollout
+        environ={"RL_TRAIN_FAULT": "rollout:1900:INT"},
     )
-    disabled = run_python(script, cwd=tmp_path)
     assert disabled.returncode == 0, disabled.stderr
     record = json.loads((run_dir / "run.json").read_text())
     assert record["wandb_cut_pending"] == 1536  # the earlier W&B folder's rows, cut later
