@@ -180,8 +180,9 @@ def test_a_run_killed_at_every_kind_of_moment_ends_as_the_run_never_killed(
 
 
 def test_a_checkpoint_without_env_states_resumes_not_exactly_and_says_why(tmp_path):
-    """What the test above proves is not free: a checkpoint from before this feature (no
-    state.pkl) resumes with new episodes, says so, and ends elsewhere."""
+    """What the test above proves is not free: a checkpoint as rl-train wrote it before
+    exact resume (the RNGs in rng.pkl, no state.pkl) resumes with new episodes, says so,
+    and ends elsewhere."""
     (tmp_path / "ppo.yml").write_text(SMALL_PPO)
     job = [*JOB, "--use-simple-env", "--vec-env", "native"]
     straight = train(tmp_path, run_args("straight", *job))
@@ -189,9 +190,12 @@ def test_a_checkpoint_without_env_states_resumes_not_exactly_and_says_why(tmp_pa
     run_dir = tmp_path / "runs" / "old"
     kill_and_resume(tmp_path, run_args("old", *job), run_dir, "rollout:2200", -signal.SIGKILL)
     newest = final_checkpoint(run_dir)
+    rngs = pickle.loads((newest / "state.pkl").read_bytes())["rng"]
+    (newest / "rng.pkl").write_bytes(pickle.dumps(rngs))
     (newest / "state.pkl").unlink()
     meta = json.loads((newest / "meta.json").read_text())
     del meta["files"]["state.pkl"]
+    meta["files"]["rng.pkl"] = checkpoint.sha256_of(newest / "rng.pkl")
     (newest / "meta.json").write_text(json.dumps(meta))
     done = train(tmp_path, ["--resume", str(run_dir)])
     assert done.returncode == 0, done.stderr
@@ -202,6 +206,22 @@ def test_a_checkpoint_without_env_states_resumes_not_exactly_and_says_why(tmp_pa
     )
     with pytest.raises(AssertionError):
         assert_same_run(tmp_path / "runs" / "straight", run_dir)
+
+
+@pytest.mark.slow
+def test_the_backend_may_change_on_resume(tmp_path):
+    """Killed on shm, resumed on subproc, then dummy: the env states travel with the run."""
+    (tmp_path / "ppo.yml").write_text(SMALL_PPO)
+    job = [*JOB, "--env", "reach", "--vec-env", "shm"]
+    straight = train(tmp_path, run_args("straight", *job))
+    assert straight.returncode == 0, straight.stderr
+    run_dir = tmp_path / "runs" / "moved"
+    kill_and_resume(tmp_path, run_args("moved", *job), run_dir, "rollout:1700", -signal.SIGKILL)
+    moved = train(tmp_path, ["--resume", str(run_dir), "--vec-env", "subproc"], "rollout:2300")
+    assert moved.returncode == -signal.SIGKILL and ", exactly" in moved.stdout
+    done = train(tmp_path, ["--resume", str(run_dir), "--vec-env", "dummy"])
+    assert done.returncode == 0, done.stderr
+    assert_same_run(tmp_path / "runs" / "straight", run_dir)
 
 
 @pytest.mark.slow
