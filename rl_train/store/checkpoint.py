@@ -12,6 +12,7 @@ time: a resume from that checkpoint puts it back (set_aside_future).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -209,6 +210,8 @@ def prune(root: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]
     for former in formers:
         if int(former.name) not in named:
             shutil.rmtree(former, ignore_errors=True)
+    with contextlib.suppress(OSError):  # no former best left: no empty folder either
+        (root / BEST_HISTORY_DIR).rmdir()
     for leftover in root.glob(f"{TMP_PREFIX}*"):
         if leftover.is_dir() and str(os.getpid()) not in leftover.name:
             shutil.rmtree(leftover, ignore_errors=True)

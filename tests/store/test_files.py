@@ -58,7 +58,7 @@ def test_a_replaced_best_is_kept_while_a_checkpoint_names_it(tmp_path):
     assert (root / "best-history" / "10").is_dir()
     numbered(root, 30, 20)
     checkpoint.prune(root, keep=2)  # checkpoint 10, the one naming best 10, goes
-    assert not (root / "best-history" / "10").exists()
+    assert not (root / "best-history").exists(), "no former best is named: nothing is left"
     assert checkpoint.load_meta(root / "best")["step"] == 20
 
 
