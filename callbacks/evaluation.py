@@ -68,7 +68,7 @@ class EvaluationCallback(BaseCallback):
         resumed: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.seed = seed  # of the eval envs at every evaluation: the same episodes each time
+        self.seed = seed  # the first validation seed: the same episodes at every evaluation
         self.resumed = resumed  # the meta of the checkpoint this session resumes from
         self.eval_venv = eval_venv
         self.every_steps = every_steps
@@ -85,6 +85,7 @@ class EvaluationCallback(BaseCallback):
         self.listeners: list[Callable[[Path, int], None]] = []  # new best saved
         self.observers: list[Callable[[int, EvalResult], None]] = []  # every evaluation
         self.eval_seconds: list[float] = []
+        self.last_step: int | None = None  # of the newest evaluation
         self._next_step = 0
         self._eval_logger: Logger | None = None
 
@@ -128,24 +129,23 @@ class EvaluationCallback(BaseCallback):
     def _on_step(self) -> bool:
         return True
 
-    def evaluate(self, episodes: int, venv: VecEnv | None = None) -> EvalResult:
-        """One evaluation at the current step, on the eval envs (or `venv`), logged, and
+    def evaluate(self, episodes: int) -> EvalResult:
+        """One validation evaluation at the current step, on the eval envs, logged, and
         kept as the best checkpoint if it is the best so far."""
         started = time.perf_counter()
-        venv = venv or self.eval_venv
+        venv = self.eval_venv
         assert venv is not None
-        film = 1 if self.video_dir is not None and venv is self.eval_venv else 0
-        if venv is not self.training_env:
-            # The training statistics, frozen: a copy, so evaluation cannot move them.
-            copy_normalization(self.training_env, venv)
-            # The same episodes at every evaluation, whatever came before: comparable
-            # scores, and a resumed run evaluates as the run never stopped.
-            venv.seed(self.seed)
+        film = 1 if self.video_dir is not None else 0
+        # The training statistics, frozen: a copy, so evaluation cannot move them.
+        copy_normalization(self.training_env, venv)
         step = self.num_timesteps
+        # The same validation episodes at every evaluation, whatever came before: scores
+        # compare policy with policy, and a resumed run evaluates as the run never stopped.
         result = evaluate(
             self.model,
             venv,
             episodes,
+            self.seed,
             film=film,
             poses=self.renderer is not None,
             on_film=lambda films: self._log_video(films, step),  # drawn while the rest play
@@ -156,6 +156,7 @@ class EvaluationCallback(BaseCallback):
         logger.record("eval/mean_reward", result.mean_return)
         logger.record("eval/mean_ep_length", result.mean_length)
         logger.dump(step=step)
+        self.last_step = step
         if self.best is None or result.score() > self.best:
             self.best, self.best_step = result.score(), step
             meta = {**self.meta(), "score": list(self.best), "eval": result.as_dict()}
@@ -167,6 +168,13 @@ class EvaluationCallback(BaseCallback):
         for observer in self.observers:
             observer(step, result)
         return result
+
+    def evaluate_final(self) -> EvalResult | None:
+        """The end of training: a validation evaluation of the final policy, unless one
+        just happened at this step (it may still become best)."""
+        if self.eval_venv is None or self.every_steps <= 0 or self.last_step == self.num_timesteps:
+            return None
+        return self.evaluate(self.episodes)
 
     def _log_video(self, films: list[dict[str, Any]], step: int) -> None:
         from rl_train.evaluation.video import write_video

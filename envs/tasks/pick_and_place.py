@@ -48,6 +48,9 @@ MAX_GOAL_HEIGHT = 0.2
 TABLE_GOAL_FRACTION = 0.3
 HELD_MAX_LIFT = 0.1  # a held start holds the cube from resting on the table to 10 cm up
 GRASPED = "grasped"
+# In the info of every step of an env with held starts: did this episode begin with the
+# cube held? The trainer counts those episodes' success apart (rl_train/training/model.py).
+HELD_START = "held_start"
 REACH_SHARPNESS = 5.0  # 1/m: reach is 0.54 at 10 cm, 0.90 at 2 cm
 CARRY_SHARPNESS = 5.0
 LIFT_HEIGHT = 0.03  # a goal in the air wants the cube held at least 3 cm up (or at its height)
@@ -72,11 +75,13 @@ class PickAndPlace(ObjectTask):
             raise ValueError(f"held_start {held_start!r} must be a share between 0 and 1")
         super().__init__(sim, robot, reward_type)
         self.held_start = held_start
+        self.started_held = False
 
     def reset(self, np_random: np.random.Generator) -> None:
         super().reset(np_random)
         # Drawn only when asked for: without held starts, episodes are what they were.
-        if self.held_start and np_random.random() < self.held_start:
+        self.started_held = bool(self.held_start and np_random.random() < self.held_start)
+        if self.started_held:
             self._start_held(np_random)
 
     def _start_held(self, np_random: np.random.Generator) -> None:
@@ -123,6 +128,8 @@ class PickAndPlace(ObjectTask):
     def observe(self, robot_observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
         state, cube, info = super().observe(robot_observation)
         info[GRASPED] = self.grasped()
+        if self.held_start:
+            info[HELD_START] = self.started_held
         return state, cube, info
 
     def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any = None):

@@ -7,8 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rl_train.cli.parsing import OneLineParser, whole_number
-from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
+from rl_train.cli.parsing import OneLineParser, key_value, whole_number
+from rl_train.config.train_config import (
+    FINAL_EVAL_EPISODES,
+    MAX_EVAL_ENVS,
+    SEED_STREAM,
+    TEST_SEEDS,
+    VALIDATION_SEEDS,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", metavar="latest|best|STEP", help="which checkpoint of RUN")
     parser.add_argument(
         "--episodes",
-        type=whole_number(1),
+        type=whole_number(1, SEED_STREAM),
         default=FINAL_EVAL_EPISODES,
         help=f"episodes to play (default: {FINAL_EVAL_EPISODES}, as training's final one)",
     )
@@ -34,10 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=whole_number(0),
         default=None,
-        help=f"env seeds start here (default: the run's seed + {EVAL_SEED_OFFSET:,}: fresh goals)",
+        help="episode i starts from seed + i (default: the run's test episodes, its seed + "
+        f"{TEST_SEEDS:,}: never trained on, never used to choose best)",
     )
     parser.add_argument(
-        "--n-envs", type=whole_number(1), default=None, help="envs played in parallel (default: 8)"
+        "--n-envs",
+        "--n_envs",
+        type=whole_number(1, MAX_EVAL_ENVS),
+        default=None,
+        help="envs played in parallel (default: 8); the episodes are the same however many",
+    )
+    parser.add_argument(
+        "--env",
+        metavar="TASK|ENV_ID",
+        help="play another env than the run's, with the same observations and actions: a "
+        "variant (e.g. PandaReachSparse-v0 for a reach policy) or module:EnvId",
+    )
+    parser.add_argument(
+        "--env-kwargs",
+        "--env_kwargs",
+        nargs="+",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword arguments for the env, values read as YAML (e.g. "
+        "goal_high=[0.2,0.2,0.4] for reach's goal box)",
     )
     parser.add_argument(
         "--video",
@@ -71,8 +98,12 @@ def main(argv: list[str]) -> int:
     from rl_train.evaluation.policy import find_target
 
     target = find_target(args.target, Path(args.output_dir), args.checkpoint)
-    config = target.config
-    seed = args.seed if args.seed is not None else config.seed + EVAL_SEED_OFFSET
+    run_seed = target.config.seed
+    if args.env is not None:
+        from rl_train.evaluation.policy import played_elsewhere
+
+        target = played_elsewhere(target, args.env)
+    seed = args.seed if args.seed is not None else run_seed + TEST_SEEDS
     n_envs = args.n_envs or min(8, args.episodes)
     if video is not None:  # env 0 plays at least the filmed episodes
         n_envs = max(1, min(n_envs, args.episodes // args.video_episodes))
@@ -85,11 +116,14 @@ def main(argv: list[str]) -> int:
         seed,
         n_envs,
         deterministic=not args.stochastic,
+        env_kwargs=dict(args.env_kwargs),
         video=video,
         video_episodes=args.video_episodes,
         size=size,
     )
     document = _document(target, seed, n_envs, result, video, frames, size)
+    document["seeds"] = _seed_stream(seed, run_seed)
+    document["env_kwargs"] = dict(args.env_kwargs)
     if args.json:
         print(json.dumps(document, indent=1))
     else:
@@ -119,11 +153,29 @@ def _document(target, seed, n_envs, result, video, frames, size) -> dict[str, An
     return document
 
 
+def _seed_stream(seed: int, run_seed: int) -> str:
+    """Which of the run's episodes these are (docs/evaluation.md, "Seeds")."""
+    if seed == run_seed + TEST_SEEDS:
+        return "test"
+    if seed == run_seed + VALIDATION_SEEDS:
+        return "validation"
+    return "custom"
+
+
+SEED_WORDS = {
+    "test": "the run's test episodes",
+    "validation": "the run's validation episodes, which chose best: not an unbiased score",
+    "custom": "--seed",
+}
+
+
 def _text(doc: dict[str, Any]) -> str:
     mode = "deterministic" if doc["deterministic"] else "stochastic"
+    kwargs = "".join(f" {k}={v}" for k, v in doc["env_kwargs"].items())
     lines = [
-        f"{doc['checkpoint']} ({doc['which']}, step {doc['step']:,}) on {doc['env_id']}: "
-        f"{doc['episodes']} episodes, {mode}, seeds from {doc['seed']:,}",
+        f"{doc['checkpoint']} ({doc['which']}, step {doc['step']:,}) on {doc['env_id']}{kwargs}: "
+        f"{doc['episodes']} episodes, {mode}, seeds from {doc['seed']:,} "
+        f"({SEED_WORDS[doc['seeds']]})",
     ]
     if doc["success_rate"] is not None:
         low, high = doc["success_ci95"]

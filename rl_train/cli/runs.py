@@ -190,6 +190,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "path": str(best.path),
                 "size_bytes": best.size_bytes,
                 "eval": best.eval,
+                "test": best.test,
             },
         }
         print(json.dumps(document, indent=1, default=str))
@@ -213,16 +214,17 @@ def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoint
         written = _ago(summary["progress_updated_at"])
         steps += f", ETA {_eta(summary['eta_s'])} (journal written {written})"
     latest = summary["latest_checkpoint"]
-    evaluated = "final" if record.state != "running" and record.success_rate else "newest"
+    tested = record.state != "running" and record.test is not None
+    success_of = "final policy, test episodes" if tested else "newest rollouts"
     print(f"run {run.name}  id {run.run_id}")
     for label, value in (
         ("path", run.path),
         ("env", record.env_id),
         ("state", state),
         ("steps", steps),
-        ("success rate", _percent(summary["success_rate"])),
+        ("success rate", f"{_percent(summary['success_rate'])} ({success_of})"),
         ("rollouts", _percent(summary["rollout_success_rate"]) + " success (newest)"),
-        ("evaluation", _percent(summary["eval_success_rate"]) + f" success ({evaluated})"),
+        ("validation", _percent(summary["validation_success_rate"]) + " success (newest)"),
         ("checkpoint", f"{latest:,} (newest)" if latest is not None else "(none)"),
         ("started", _when(record.started_at)),
         ("ended", _when(record.ended_at)),
@@ -262,9 +264,15 @@ def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoint
         if returns is not None:
             what += f", return {returns:.2f}"
         episodes = best.eval.get("episodes", "?")
+        test = ""
+        if best.test.get("success_rate") is not None:
+            test = (
+                f"; test success {_percent(best.test['success_rate'])} over "
+                f"{best.test['episodes']} test episodes"
+            )
         print(
             f"  {'best':>10}  {human_size(best.size_bytes):>9}  {best.path}  (step "
-            f"{best.step:,}: {what} over {episodes} episodes)"
+            f"{best.step:,}: validation {what} over {episodes} episodes{test})"
         )
 
 

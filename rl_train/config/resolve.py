@@ -16,6 +16,7 @@ from rl_train.config.train_config import (
     EVAL_STEP_SHARE,
     MAX_EVALUATIONS,
     NATIVE_ENV_IDS,
+    SEED_STREAM,
     VEC_ENVS,
     WANDB_MODES,
     TrainConfig,
@@ -48,6 +49,16 @@ def _import_env_module(spec: str) -> str:
     return spec
 
 
+def env_id_of(env: str, config: TrainConfig) -> str:
+    """The env id `env` names (a task, an id, or module:EnvId), for the config's robot."""
+    if ":" in env:
+        return _import_env_module(env)
+    import envs
+
+    probe = TrainConfig(env=env, use_simple_env=config.use_simple_env, robot_type=config.robot_type)
+    return _resolve_env_id(envs, probe)
+
+
 def default_run_name(env_id: str, seed: int) -> str:
     short = env_id.split("/")[-1].split(":")[-1]
     return f"{short}-s{seed}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -65,12 +76,7 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
     """Fill env_id, hyperparameters, timesteps and run name; validate everything.
     Hyperparameters already in config.hyperparams override the shipped ones and
     --config's."""
-    import envs
-
-    if ":" in config.env:
-        config.env_id = _import_env_module(config.env)
-    else:
-        config.env_id = _resolve_env_id(envs, config)
+    config.env_id = env_id_of(config.env, config)
 
     table = hyperparams.shipped(config.env_id)
     if config.config_file:
@@ -91,6 +97,8 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
 
     if config.n_envs < 1:
         raise UserError(f"--n-envs must be at least 1, got {config.n_envs}")
+    if config.n_envs > SEED_STREAM:  # the training envs' seeds stay in their stream
+        raise UserError(f"--n-envs must be at most {SEED_STREAM:,}, got {config.n_envs:,}")
     if config.total_timesteps < 1:
         raise UserError(f"--total-timesteps must be at least 1, got {config.total_timesteps}")
     if config.wandb_mode not in WANDB_MODES:

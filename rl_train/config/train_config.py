@@ -28,7 +28,14 @@ DEFAULT_N_ENVS = 16
 EVAL_STEP_SHARE = 0.02
 MAX_EVALUATIONS = 20
 FINAL_EVAL_EPISODES = 50  # the end of training, and `rl-train eval` by default
-EVAL_SEED_OFFSET = 1_000_000  # evaluation envs' seeds: never the training envs' (seed + rank)
+# Three seed streams that never meet (docs/evaluation.md, "Seeds"), each SEED_STREAM wide:
+# training env r starts from seed + r and draws its later episodes from its own stream;
+# validation episode i (the evaluations during training, which choose best) starts from
+# seed + VALIDATION_SEEDS + i, test episode i (the run's final report, `rl-train eval`) from
+# seed + TEST_SEEDS + i.
+SEED_STREAM = 1_000_000
+VALIDATION_SEEDS = SEED_STREAM
+TEST_SEEDS = 2 * SEED_STREAM
 MAX_EVAL_ENVS = 16
 
 

@@ -8,6 +8,7 @@ keep reporting.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,20 @@ def find_target(spec: str, output_dir: Path, which: str | None) -> Target:
             f"trains {config.env_id}; it does not belong to this run"
         )
     return Target(found, config, which)
+
+
+def played_elsewhere(target: Target, env: str) -> Target:
+    """The target, played in `env` (a task, an env id or module:EnvId) instead of its
+    run's env: whether the policy fits it is for load_policy to say."""
+    from rl_train.config.resolve import env_id_of
+    from rl_train.config.train_config import NATIVE_ENV_IDS
+
+    env_id = env_id_of(env, target.config)
+    vec_env = target.config.vec_env
+    if vec_env == "native" and env_id not in NATIVE_ENV_IDS:
+        vec_env = "shm"  # the batched kinematic reach plays only itself
+    config = dataclasses.replace(target.config, env=env, env_id=env_id, vec_env=vec_env)
+    return Target(target.checkpoint, config, target.which)
 
 
 def load_policy(target: Target, venv: VecEnv) -> tuple[Any, VecEnv]:

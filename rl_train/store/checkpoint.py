@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_train.store.atomic import TMP_PREFIX, fsync_dir, fsync_file
+from rl_train.store.atomic import TMP_PREFIX, fsync_dir, fsync_file, write_text_atomic
 
 MODEL_FILE = "model.zip"
 VECNORM_FILE = "vecnormalize.pkl"
@@ -157,6 +157,14 @@ def load_meta(path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or "step" not in meta or "files" not in meta:
         raise CheckpointError(f"{path}/{META_FILE} lacks step or checksums")
     return meta
+
+
+def add_to_meta(path: Path, key: str, value: Any) -> None:
+    """One more entry in a checkpoint's meta.json, written atomically (meta.json is not
+    among the checksummed files: the checkpoint stays valid)."""
+    meta = load_meta(path)
+    meta[key] = value
+    write_text_atomic(path / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
 
 
 def validate(path: Path) -> Checkpoint:

@@ -108,7 +108,7 @@ class WatchedRun:
         if state == "finished":
             what = ""
             if progress.eval_success_rate is not None:
-                what = f", success {progress.eval_success_rate:.0%} (final evaluation)"
+                what = f", success {progress.eval_success_rate:.0%} (test episodes)"
             return [f"{self.name}: finished at {steps}{what}"]
         why = ""
         if record.state == "running":  # it never recorded an end

@@ -31,9 +31,10 @@ class Progress:
     steps_per_s: float | None
     eta_s: float | None  # from now; None unless the run is running
     rollout_success_rate: float | None
-    eval_success_rate: float | None
+    eval_success_rate: float | None  # the newest evaluation's; an ended run: its test
     latest_checkpoint: int | None
     updated_at: float | None  # when the journal was last written
+    validation_success_rate: float | None = None  # the newest evaluation during training
 
     @property
     def fraction(self) -> float:
@@ -96,7 +97,7 @@ def progress_of(
         rollout = record.rollout_success_rate
     evaluated = _number(newest.get(EVAL_SUCCESS))
     if record.state != "running" and record.success_rate is not None:
-        evaluated = record.success_rate  # the final evaluation (50 episodes)
+        evaluated = record.success_rate  # the final policy's test (50 episodes)
     return Progress(
         steps=steps,
         total_timesteps=record.total_timesteps,
@@ -104,6 +105,7 @@ def progress_of(
         eta_s=eta,
         rollout_success_rate=rollout,
         eval_success_rate=evaluated,
+        validation_success_rate=_number(newest.get(EVAL_SUCCESS)),
         latest_checkpoint=latest_checkpoint(run),
         updated_at=updated_at,
     )

@@ -201,6 +201,7 @@ class BestInfo:
     path: Path
     size_bytes: int
     eval: dict[str, Any]  # the evaluation that made it the best (episodes, success_rate, ...)
+    test: dict[str, Any]  # its score on the run's test episodes, once the run has finished
 
 
 def best_checkpoint(run: LocalRun) -> BestInfo | None:
@@ -208,7 +209,13 @@ def best_checkpoint(run: LocalRun) -> BestInfo | None:
     path = run.path / CHECKPOINTS_DIR / BEST_DIR
     try:
         meta = load_meta(path)
-        return BestInfo(int(meta["step"]), path, dir_size(path), dict(meta.get("eval", {})))
+        return BestInfo(
+            int(meta["step"]),
+            path,
+            dir_size(path),
+            dict(meta.get("eval") or {}),
+            dict(meta.get("test") or {}),
+        )
     except (CheckpointError, ValueError, TypeError):
         return None
 

@@ -46,8 +46,11 @@ class RunRecord:
     steps: int = 0
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
-    success_rate: float | None = None
+    success_rate: float | None = None  # the final policy's, on the test episodes
     rollout_success_rate: float | None = None
+    # The final test (training/final_test.py): its first seed, and the final policy's and
+    # best's results on the test episodes.
+    test: dict[str, Any] | None = None
     wandb_dirs: list[str] = field(default_factory=list)
     # Online folders: how far the upload got when the session ended (store/upload.py),
     # {folder name: {"history_rows_uploaded": n, "complete": bool}}.

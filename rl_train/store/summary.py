@@ -27,6 +27,8 @@ def run_summary(run: LocalRun) -> dict[str, Any]:
         "success_rate": _success(run, progress),
         "rollout_success_rate": progress.rollout_success_rate,
         "eval_success_rate": progress.eval_success_rate,
+        "validation_success_rate": progress.validation_success_rate,
+        "test": run.record.test,
         "steps_per_s": progress.steps_per_s,
         "eta_s": progress.eta_s,
         "latest_checkpoint": progress.latest_checkpoint,
@@ -43,7 +45,7 @@ def run_summary(run: LocalRun) -> dict[str, Any]:
 
 
 def _success(run: LocalRun, progress: Progress) -> float | None:
-    # An ended run: its final evaluation when there was one, else its last rollouts'.
+    # An ended run: its final policy's test when there was one, else its last rollouts'.
     # A running one (or one whose process died): its newest rollouts', as its progress
     # line shows.
     if run.record.state != "running" and run.record.success_rate is not None:

@@ -124,10 +124,11 @@ def by_config(rows: list[TrialRow]) -> list[dict[str, Any]]:
                 "steps_per_s_mean": statistics.fmean(speeds) if speeds else None,
             }
         )
-    # The best configuration first: final success, then best success.
+    # The best configuration first, by the validation evaluations that chose each trial's
+    # best (ranking by the final test score would choose on the test episodes), then final.
     return sorted(
         out,
-        key=lambda g: (-(g["final_success_mean"] or -1.0), -(g["best_success_mean"] or -1.0)),
+        key=lambda g: (-(g["best_success_mean"] or -1.0), -(g["final_success_mean"] or -1.0)),
     )
 
 

@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
+from typing import Any
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
-from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 
+from envs.tasks.pick_and_place import HELD_START
 from rl_train.config import hyperparams
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.store.checkpoint import Checkpoint
 from rl_train.training.policies import POLICIES
 
+HELD_SUCCESS_KEY = "rollout/held_start_success_rate"
+
 
 class RunPPO(PPO):
     """SB3's PPO, whose time/iterations counts on across a resume (SB3 counts from 0 in
-    each learn()). Its model.zip is stock: PPO.load reads it."""
+    each learn()), and whose rollout/success_rate counts only the episodes that start as
+    the task's standard ones: an episode begun with the cube held (pick-and-place's
+    held_start) is easier, and its success goes to rollout/held_start_success_rate. Its
+    model.zip is stock: PPO.load reads it."""
 
     iterations_before = 0  # rollouts of the run before this session
+    held_success_buffer: deque | None = None  # saved in model.zip, as SB3's buffers are
+
+    def _setup_learn(
+        self, total_timesteps: int, callback=None, reset_num_timesteps=True, *args, **kwargs
+    ):
+        if self.held_success_buffer is None or reset_num_timesteps:
+            self.held_success_buffer = deque(maxlen=self._stats_window_size)
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, *args, **kwargs)
+
+    def _update_info_buffer(
+        self, infos: list[dict[str, Any]], dones: np.ndarray | None = None
+    ) -> None:
+        if dones is not None and dones.any():
+            infos = [
+                self._count_held(info) if done else info
+                for info, done in zip(infos, dones, strict=True)
+            ]
+        super()._update_info_buffer(infos, dones)
+
+    def _count_held(self, info: dict[str, Any]) -> dict[str, Any]:
+        """An ended episode's info; a held start's success counted apart, and hidden."""
+        if not info.get(HELD_START):
+            return info
+        assert self.held_success_buffer is not None
+        self.held_success_buffer.append(info.get("is_success"))
+        return {key: value for key, value in info.items() if key != "is_success"}
 
     def dump_logs(self, iteration: int = 0) -> None:
+        if self.held_success_buffer:
+            self.logger.record(HELD_SUCCESS_KEY, safe_mean(self.held_success_buffer))
         super().dump_logs(iteration + self.iterations_before)
 
 

@@ -61,7 +61,7 @@ def summary_lines(
     """What the session did and where its data is, for the terminal."""
     elapsed = time.time() - record.session_started
     rate = (record.steps - record.session_start_step) / elapsed if elapsed > 0 else 0
-    success_text = f", success rate {success:.0%}" if success is not None else ""
+    success_text = f", test success {success:.0%}" if success is not None else ""
     lines = [
         f"run {state}: {record.steps:,}/{total_timesteps:,} steps in "
         f"{format_duration(elapsed)} ({rate:,.0f} steps/s){success_text}",
@@ -73,9 +73,12 @@ def summary_lines(
     where = "" if run_dir.parent == Path("runs") else f" --output-dir {run_dir.parent}"
     best = run_dir / CHECKPOINTS_DIR / checkpoint.BEST_DIR
     try:
-        best_step = checkpoint.load_meta(best)["step"]
+        meta = checkpoint.load_meta(best)
+        tested = (meta.get("test") or {}).get("success_rate")
+        score = f"; test success {tested:.0%}" if tested is not None else ""
         lines.append(
-            f"  best:         {best} (step {best_step:,}; rl-train eval {run_dir.name}{where})"
+            f"  best:         {best} (step {meta['step']:,}{score}; "
+            f"rl-train eval {run_dir.name}{where})"
         )
     except checkpoint.CheckpointError:
         pass  # no evaluation kept one

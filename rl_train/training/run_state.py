@@ -20,6 +20,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from rl_train.config.train_config import SEED_STREAM
 from rl_train.vec.episode_log import EpisodeLog
 
 NATIVE = "native"  # a vec env that steps its envs itself (envs/simple_vec.py)
@@ -171,7 +172,9 @@ def _start_new_episodes(model: BaseAlgorithm, stack: list[VecEnv], obs: Any) -> 
 
 def start_fresh_episodes(venv: VecEnv, seed: int, step: int) -> None:
     """Envs whose saved states cannot be put back: seeds of their own for this resume
-    point, so that the next reset does not replay the run's first episodes."""
+    point, so that the next reset does not replay the run's first episodes; in the
+    training stream (past the first seeds), never a validation or test seed."""
     raw = layers(venv)[-1]
-    seeds = np.random.SeedSequence([seed, step]).generate_state(raw.num_envs)
-    raw._seeds = [int(s) for s in seeds]
+    n = raw.num_envs
+    draws = np.random.SeedSequence([seed, step]).generate_state(n, dtype=np.uint64)
+    raw._seeds = [seed + n + int(d) % max(1, SEED_STREAM - n) for d in draws]

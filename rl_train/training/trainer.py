@@ -33,7 +33,7 @@ from callbacks.evaluation import EvaluationCallback
 from callbacks.progress import ProgressCallback
 from callbacks.throughput import ThroughputCallback
 from rl_train.config.hyperparams import normalize_kwargs
-from rl_train.config.train_config import EVAL_SEED_OFFSET, FINAL_EVAL_EPISODES, MAX_EVAL_ENVS
+from rl_train.config.train_config import MAX_EVAL_ENVS, VALIDATION_SEEDS
 from rl_train.errors import UserError
 from rl_train.evaluation.episodes import EvalResult
 from rl_train.evaluation.renderer import BackgroundRenderer
@@ -46,6 +46,7 @@ from rl_train.tracking.client import Tracker
 from rl_train.tracking.run_files import RunFiles
 from rl_train.tracking.session import Session
 from rl_train.training import outcome, run_state
+from rl_train.training.final_test import FinalScores, score_on_test_episodes
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
 from rl_train.training.model import build_model, load_model
 from rl_train.training.outcome import TrainResult
@@ -207,13 +208,14 @@ class Trainer:
             flush=True,
         )
 
-    def _make_eval_envs(self) -> VecEnv:
-        # Seeded apart from the training envs (seed + rank): fresh goals, never trained on.
+    def _make_eval_envs(self, film: bool | None = None) -> VecEnv:
+        # The evaluation seeds every episode (validation or test seeds); the envs' own
+        # streams, past those, start apart from the training envs' (seed + rank).
         raw = make_eval_vec_env(
             self.config,
             min(self.config.eval_episodes, MAX_EVAL_ENVS),
-            self.config.seed + EVAL_SEED_OFFSET,
-            film=self.config.eval_video,
+            self.config.seed + VALIDATION_SEEDS,
+            film=self.config.eval_video if film is None else film,
             video_size=TRAINING_VIDEO_SIZE,
             meshes=TRAINING_VIDEO_MESHES,
             draw_later=self.renderer is not None,
@@ -270,7 +272,7 @@ class Trainer:
             video_dir=self.run_dir / VIDEOS_DIR if self.config.eval_video else None,
             tracker=self.tracker if self.tracker is not None and self.tracker.enabled else None,
             renderer=self.renderer,
-            seed=self.config.seed + EVAL_SEED_OFFSET,
+            seed=self.config.seed + VALIDATION_SEEDS,
             resumed=resumed,
         )
         self.evaluation.observers.append(self._observe)
@@ -472,21 +474,36 @@ class Trainer:
             print(f"rl-train: warning: no video {error}", file=sys.stderr)
 
     def _final_evaluation(self) -> float | None:
-        """The same evaluation as during training, FINAL_EVAL_EPISODES episodes, on the eval envs
-        (or, without them, the training envs, now that training is over)."""
-        if self.evaluation is None or self.venv is None:
+        """The end of training: a last validation evaluation (it may choose best), then the
+        test of the final policy and of best (final_test.py); returns the final policy's
+        test success rate."""
+        if self.model is None or self.venv is None:
             return None
-        results = []
         try:
+            if self.evaluation is not None:
+                self._writing(self.evaluation.evaluate_final)
+            if self.eval_venv is None:  # --eval-freq 0: envs of their own for the test
+                self.eval_venv = self._make_eval_envs(film=False)
+            scores: list[FinalScores] = []
+            best_dir = self.run_dir / CHECKPOINTS_DIR / checkpoint.BEST_DIR
             self._writing(
-                lambda: results.append(
-                    self.evaluation.evaluate(FINAL_EVAL_EPISODES, venv=self.eval_venv or self.venv)
+                lambda: scores.append(
+                    score_on_test_episodes(
+                        self.model, self.venv, self.eval_venv, self.config, best_dir
+                    )
                 )
             )
         except EnvWorkerError as exc:
             self.workers_broken = True
             print(f"rl-train: warning: no final evaluation: {exc}", file=sys.stderr)
-        return results[0].success_rate if results else None
+            return None
+        if not scores:
+            return None
+        final = scores[0]
+        self.record.test = final.as_record()
+        for key, value in final.log_values().items():
+            self.model.logger.record(key, value)
+        return final.final.success_rate
 
     def _print_summary(self, state: str, success: float | None) -> None:
         lines = outcome.summary_lines(

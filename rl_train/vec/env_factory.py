@@ -19,6 +19,7 @@ class EnvFactory:
     record_frames: bool = False  # wrapped in a FrameRecorder (evaluation videos)
     shown_render_mode: str | None = None  # the FrameRecorder's, as the envs beside it
     replayable: bool = False  # wrapped in a ReplayRecorder (training envs: exact resume)
+    seeded_episodes: bool = False  # wrapped in SeededEpisodes (evaluation envs)
 
     def __call__(self):
         import multiprocessing
@@ -42,6 +43,10 @@ class EnvFactory:
             from rl_train.vec.recorder import FrameRecorder
 
             env = FrameRecorder(env, self.shown_render_mode)
+        if self.seeded_episodes:
+            from rl_train.vec.episode_seeds import SeededEpisodes
+
+            env = SeededEpisodes(env)
         env.reset(seed=self.seed + self.rank)
         env.action_space.seed(self.seed + self.rank)
         return env

@@ -80,12 +80,16 @@ def make_eval_vec_env(
     video_size: tuple[int, int] = (480, 360),
     meshes: bool = True,
     draw_later: bool = False,
+    env_kwargs: dict | None = None,
 ) -> VecEnv:
     """Envs of the run's env id for evaluation only, never shared with training: the same
     kind of backend (the kinematic reach batched in numpy, PyBullet envs in their own
     shared-memory workers); with `film`, env 0 is wrapped in a FrameRecorder, and renders
-    unless `draw_later` (it records poses, drawn elsewhere: it needs no renderer).
-    Monitored; not normalized (the caller freezes the statistics it evaluates with)."""
+    unless `draw_later` (it records poses, drawn elsewhere: it needs no renderer);
+    `env_kwargs` go to every env (never the training's train_env_kwargs: evaluations play
+    the task's standard starts). Monitored; not normalized (the caller freezes the
+    statistics it evaluates with)."""
+    env_kwargs = env_kwargs or {}
     if config.vec_env == "native":
         if film:
             raise UserError(
@@ -94,10 +98,16 @@ def make_eval_vec_env(
             )
         from envs.simple_vec import SimpleReachVecEnv
 
-        return VecMonitor(SimpleReachVecEnv(n_envs, seed=seed))
+        try:
+            return VecMonitor(SimpleReachVecEnv(n_envs, seed=seed, **env_kwargs))
+        except TypeError as exc:
+            raise UserError(f"{config.env_id} (the kinematic reach): {exc}") from None
     ours = is_ours(config.env_id)
 
     def kwargs(rank: int) -> dict:
+        return {**env_kwargs, **render_kwargs(rank)}
+
+    def render_kwargs(rank: int) -> dict:
         if not film:
             return {}
         if not ours:  # all alike (SB3 wants one render mode); frames resized when written
@@ -115,6 +125,7 @@ def make_eval_vec_env(
             env_kwargs=kwargs(rank),
             record_frames=film and rank == 0,
             shown_render_mode=None if ours else "rgb_array",
+            seeded_episodes=True,
         )
         for rank in range(n_envs)
     ]

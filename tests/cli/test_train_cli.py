@@ -106,7 +106,7 @@ def test_summary_names_run_dir_wandb_dir_and_sync_command(offline_run):
     assert sync_line.split("sync with:", 1)[1].strip() == f"rl-train runs sync {run_dir.name}"
     (folder_line,) = [line for line in done.stdout.splitlines() if "W&B offline:" in line]
     assert folder_line.strip().endswith(wandb_files(run_dir)[0].parent.name)
-    assert "success rate" in done.stdout
+    assert "test success" in done.stdout
 
 
 def test_disabled_mode_writes_no_wandb_data_and_never_imports_wandb(tmp_path):

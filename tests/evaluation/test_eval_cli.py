@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO, cli_env, run_cli, server_get, wandb_files
 from fake_runs import fake_run
 
+from rl_train.config.train_config import TEST_SEEDS
 from rl_train.evaluation.stats import wilson_interval
 from rl_train.store import wandb_txlog
 from rl_train.store.record import RunRecord
@@ -118,8 +119,8 @@ def test_training_logs_evaluations_best_checkpoint_and_videos(trained):
     assert meta["step"] in eval_steps and meta["eval"]["episodes"] in (10, 50)
     assert (run_dir / "checkpoints" / "best" / "vecnormalize.pkl").exists()
     journal = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    final = [row for row in journal if row["_step"] == STEPS and "eval/success_rate" in row]
-    assert final and final[-1]["eval/success_rate"] == RunRecord.load(run_dir).success_rate
+    final = [row for row in journal if row["_step"] == STEPS and "test/success_rate" in row]
+    assert final and final[-1]["test/success_rate"] == RunRecord.load(run_dir).success_rate
     shown = run_cli(["runs", "show", "reach", "--output-dir", "runs"], cwd=trained)
     assert "runs/reach/checkpoints/best  (step" in shown.stdout and "success" in shown.stdout
     # The best checkpoint is in the W&B run too (--wandb-checkpoints kept).
@@ -249,6 +250,65 @@ def test_dict_observations_get_multi_input_policy(tmp_path):
     evaluated = eval_cli(tmp_path, "d", "--episodes", "6", "--json", env=env)
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["episodes"] == 6
+
+
+def eval_json(cwd: Path, *args: str) -> dict:
+    done = eval_cli(cwd, "reach", "--episodes", "12", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_eval_plays_the_same_test_episodes_however_many_envs(trained):
+    three, twelve = eval_json(trained, "--n-envs", "3"), eval_json(trained, "--n-envs", "12")
+    assert three["seeds"] == twelve["seeds"] == "test" and three["seed"] == TEST_SEEDS
+    assert (three["n_envs"], twelve["n_envs"]) == (3, 12)
+    assert three["episodes"] == twelve["episodes"] == 12
+    assert three["success_rate"] == twelve["success_rate"]
+    # The same episodes (test_honest_scores.py checks their starts); the policy's batched
+    # arithmetic differs in the last bits with the batch, which 50 steps of physics grow.
+    assert three["mean_return"] == pytest.approx(twelve["mean_return"], abs=0.05)
+
+
+def test_eval_seed_chooses_the_episodes(trained):
+    default, custom = eval_json(trained), eval_json(trained, "--seed", "5")
+    assert custom["seed"] == 5 and custom["seeds"] == "custom"
+    assert custom["mean_return"] == eval_json(trained, "--seed", "5")["mean_return"]
+    assert custom["mean_return"] != default["mean_return"]
+    done = eval_cli(trained, "reach", "--episodes", "4", "--seed", "1000000")
+    assert done.returncode == 0, done.stderr
+    assert "the run's validation episodes, which chose best" in done.stdout
+
+
+def test_eval_stochastic_samples_actions(trained):
+    deterministic, stochastic = eval_json(trained), eval_json(trained, "--stochastic")
+    assert deterministic["deterministic"] is True and stochastic["deterministic"] is False
+    assert stochastic["mean_return"] != deterministic["mean_return"]
+    assert "stochastic" in eval_cli(trained, "reach", "--episodes", "2", "--stochastic").stdout
+
+
+def test_eval_on_an_env_variant(trained):
+    sparse = eval_json(trained, "--env", "PandaReachSparse-v0")
+    assert sparse["env_id"] == "rltrain/PandaReachSparse-v0"
+    # Sparse rewards are -1 or 0 a step: whole-number returns.
+    total = sparse["mean_return"] * sparse["episodes"]
+    assert total <= 0 and total == pytest.approx(round(total), abs=1e-6)
+    line = one_error_line(eval_cli(trained, "reach", "--env", "push"))
+    assert "does not fit the env rltrain/PandaPush-v0" in line
+
+
+def test_eval_with_env_kwargs(trained):
+    point = "[0.05,0.05,0.15]"
+    one_goal = eval_json(trained, "--env-kwargs", f"goal_low={point}", f"goal_high={point}")
+    assert one_goal["env_kwargs"] == {
+        "goal_low": [0.05, 0.05, 0.15],
+        "goal_high": [0.05, 0.05, 0.15],
+    }
+    # Every episode has that goal: the deterministic policy plays them all alike.
+    assert one_goal["std_return"] == pytest.approx(0.0, abs=1e-6)
+    line = one_error_line(eval_cli(trained, "reach", "--env-kwargs", "goal_size=3"))
+    assert "'goal_size' is not an option of task 'reach'" in line
+    line = one_error_line(eval_cli(trained, "reach", "--env-kwargs", "goal_high"))
+    assert "KEY=VALUE" in line
 
 
 def test_help_says_what_the_video_holds():

@@ -118,7 +118,7 @@ def test_a_watched_run_tells_a_crash_a_resume_and_the_finish(tmp_path):
 
     record.state, record.steps, record.success_rate = "finished", 4096, 0.75
     record.save()
-    assert watched.refresh() == ["w: finished at 4,096/4,096 steps, success 75% (final evaluation)"]
+    assert watched.refresh() == ["w: finished at 4,096/4,096 steps, success 75% (test episodes)"]
 
 
 def test_sparkline_spans_the_whole_history_in_its_width():

@@ -1,0 +1,294 @@
+"""Learning results on several seeds: train reach, push and pick-and-place at the shipped
+settings, and score each run's final and best policies on its test episodes.
+
+    .venv/bin/python benchmarks/learning.py --tasks push --seeds 0 1 2
+    .venv/bin/python benchmarks/learning.py --tasks reach push pick_and_place --report-only
+
+Plan: one `rl-train --env TASK --seed S` run per task and seed, under --runs-dir (W&B
+disabled: logging does not change what is learned). Run: each run in turn, resumed where an
+earlier call left it (`rl-train --resume`): a job of hours survives an interruption; Ctrl-C
+or SIGTERM stop the run at its next rollout start, saved. Then `rl-train eval` of its final
+and its best checkpoint on --episodes test episodes (seed + 2,000,000 + i: never trained on,
+never used to choose best), kept beside the run. Report: per seed the success rates with
+95% Wilson intervals, the pooled rate, the steps and training wall time until rollout
+success (standard starts) and the validation evaluations first reach 90%, and a plot with
+one curve per seed: benchmarks/results/learning.<task>.{md,json,png}.
+
+Wall times are the trainer's own (SB3's time/time_elapsed, summed over sessions): the time a
+run was stopped does not count, the time another job shared the machine does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import REPO, RESULTS, child_env, rl_train_command
+
+from rl_train.evaluation.stats import wilson_interval
+from rl_train.machine import cpu_model, usable_cores
+
+TASKS = ("reach", "push", "pick_and_place")
+TARGET = 0.9
+ROLLOUT = "rollout/success_rate"
+VALIDATION = "eval/success_rate"
+ELAPSED = "time/time_elapsed"
+
+
+# ---------------------------------------------------------------- plan and run
+
+
+def run_name(task: str, seed: int) -> str:
+    return f"{task}-s{seed}"
+
+
+def recorded_state(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "run.json").read_text())["state"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def train(task: str, seed: int, runs_dir: Path) -> None:
+    """The run trained to its end: started, or resumed from its last checkpoint."""
+    run_dir = runs_dir / run_name(task, seed)
+    state = recorded_state(run_dir)
+    if state == "finished":
+        return
+    if state is None:
+        args = ["--env", task, "--seed", str(seed), "--run-name", run_dir.name]
+        args += ["--output-dir", str(runs_dir), "--wandb-mode", "disabled"]
+    else:
+        args = ["--resume", str(run_dir), "--wandb-mode", "disabled"]
+    print(f"learning: {'resuming' if state else 'training'} {run_dir}", flush=True)
+    child = subprocess.Popen(rl_train_command(*args), env=child_env(), cwd=REPO)
+    # SIGTERM to this script stops the run as Ctrl-C does (Ctrl-C reaches both already).
+    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    code = child.wait()
+    if code != 0:
+        sys.exit(f"learning: {run_dir.name} ended with exit code {code}; run again to resume it")
+
+
+def evaluate(runs_dir: Path, name: str, which: str, episodes: int) -> dict:
+    """`rl-train eval` of the run's `which` checkpoint on its test episodes, kept beside
+    the run (keyed by checkpoint step and episodes: done once)."""
+    cache = runs_dir / f"{name}.{which}.eval.json"
+    if cache.is_file():
+        kept = json.loads(cache.read_text())
+        if kept["episodes"] == episodes and kept["step"] == checkpoint_step(runs_dir / name, which):
+            return kept
+    args = ["eval", name, "--checkpoint", which, "--episodes", str(episodes), "--json"]
+    done = subprocess.run(
+        rl_train_command(*args, "--output-dir", str(runs_dir)),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"learning: rl-train eval {name} failed: {done.stderr.strip()}")
+    result = json.loads(done.stdout)
+    cache.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def checkpoint_step(run_dir: Path, which: str) -> int | None:
+    if which == "best":
+        path = run_dir / "checkpoints" / "best" / "meta.json"
+        return json.loads(path.read_text())["step"] if path.is_file() else None
+    return json.loads((run_dir / "run.json").read_text())["steps"]
+
+
+# ---------------------------------------------------------------- what a run learned
+
+
+def curves(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """(step, value, training wall seconds) of rollout and validation success, from the
+    run's journal; wall time summed over sessions (SB3 counts each from 0)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    wall, before, last = {}, 0.0, 0.0
+    for row in rows:
+        if ELAPSED in row:
+            if row[ELAPSED] < last:  # a new session
+                before += last
+            last = row[ELAPSED]
+            wall[row["_step"]] = before + last
+    known = sorted(wall)
+
+    def wall_at(step: int) -> float:
+        earlier = [s for s in known if s <= step]
+        return wall[earlier[-1]] if earlier else 0.0
+
+    return {
+        key: [(row["_step"], row[key], wall_at(row["_step"])) for row in rows if key in row]
+        for key in (ROLLOUT, VALIDATION)
+    }
+
+
+def first_reaching(curve: list[tuple[int, float, float]]) -> dict | None:
+    for step, value, wall_s in curve:
+        if value >= TARGET:
+            return {"step": step, "wall_s": wall_s}
+    return None
+
+
+def seed_result(runs_dir: Path, task: str, seed: int, episodes: int) -> dict:
+    name = run_name(task, seed)
+    run_dir = runs_dir / name
+    record = json.loads((run_dir / "run.json").read_text())
+    found = curves(run_dir)
+    result = {
+        "seed": seed,
+        "run": str(run_dir),
+        "steps": record["steps"],
+        "state": record["state"],
+        "wall_s": found[ROLLOUT][-1][2] if found[ROLLOUT] else None,
+        "rollout_90": first_reaching(found[ROLLOUT]),
+        "validation_90": first_reaching(found[VALIDATION]),
+        "curve": found[ROLLOUT],
+        "validation_curve": found[VALIDATION],
+    }
+    if record["state"] == "finished":
+        for which in ("latest", "best"):
+            scored = evaluate(runs_dir, name, which, episodes)
+            wins = round(scored["success_rate"] * scored["episodes"])
+            result[which] = {
+                "step": scored["step"],
+                "successes": wins,
+                "episodes": scored["episodes"],
+                "success_rate": scored["success_rate"],
+                "ci95": list(wilson_interval(wins, scored["episodes"])),
+            }
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def pooled(results: list[dict], which: str) -> dict | None:
+    scored = [r[which] for r in results if which in r]
+    if not scored:
+        return None
+    wins, n = sum(s["successes"] for s in scored), sum(s["episodes"] for s in scored)
+    return {"seeds": len(scored), "successes": wins, "episodes": n, "success_rate": wins / n,
+            "ci95": list(wilson_interval(wins, n))}  # fmt: skip
+
+
+def _rate(scored: dict | None) -> str:
+    if scored is None:
+        return "-"
+    low, high = scored["ci95"]
+    return f"{scored['success_rate']:.1%} ({low:.1%}-{high:.1%})"
+
+
+def _reached(found: dict | None) -> str:
+    return f"{found['step']:,} steps, {found['wall_s'] / 60:.1f} min" if found else "never"
+
+
+def markdown(task: str, document: dict) -> str:
+    episodes = document["episodes"]
+    lines = [
+        f"# Learning: {task}, {len(document['seeds'])} seeds",
+        "",
+        f"`{document['command']}`  ",
+        f"{document['machine']}, {document['date']}. Success on {episodes} test episodes "
+        "each (deterministic, 95% Wilson interval); 90%: the first rollout (success of the "
+        "last 100 standard-start episodes) and the first validation evaluation at or over 90%.",
+        "",
+        "| seed | steps | final policy | best policy (step) | rollouts >= 90% | "
+        "validation >= 90% | wall time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in document["seeds"]:
+        best = r.get("best")
+        best_text = f"{_rate(best)} ({best['step']:,})" if best else "-"
+        wall = f"{r['wall_s'] / 60:.1f} min" if r["wall_s"] else "-"
+        lines.append(
+            f"| {r['seed']} | {r['steps']:,} ({r['state']}) | {_rate(r.get('latest'))} | "
+            f"{best_text} | {_reached(r['rollout_90'])} | {_reached(r['validation_90'])} | "
+            f"{wall} |"
+        )
+    for which, label in (("latest", "final policies"), ("best", "best policies")):
+        if document["pooled"][which]:
+            p = document["pooled"][which]
+            lines.append(
+                f"\nPooled, {label}: **{_rate(p)}**, {p['successes']}/{p['episodes']} "
+                f"over {p['seeds']} seeds."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(task: str, results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for r in results:
+        if not r["curve"]:
+            continue
+        steps, values, _ = zip(*r["curve"], strict=True)
+        (line,) = axes.plot(steps, values, label=f"seed {r['seed']}, rollouts", linewidth=1)
+        if r["validation_curve"]:
+            v_steps, v_values, _ = zip(*r["validation_curve"], strict=True)
+            axes.plot(v_steps, v_values, "o", color=line.get_color(), markersize=3,
+                      label=f"seed {r['seed']}, validation")  # fmt: skip
+    axes.axhline(TARGET, color="grey", linestyle=":", linewidth=1)
+    axes.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02),
+             title=f"{task}: success per seed (rollouts: standard starts)")  # fmt: skip
+    axes.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def report(task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: Path) -> None:
+    results = [
+        seed_result(runs_dir, task, seed, episodes)
+        for seed in seeds
+        if (runs_dir / run_name(task, seed) / "run.json").is_file()
+    ]
+    if not results:
+        return
+    document = {
+        "task": task,
+        "command": " ".join(["python benchmarks/learning.py", *sys.argv[1:]]),
+        "machine": f"{cpu_model()}, {usable_cores()} cores",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "episodes": episodes,
+        "seeds": results,
+        "pooled": {which: pooled(results, which) for which in ("latest", "best")},
+    }
+    base = Path(f"{prefix}.{task}")
+    base.with_suffix(".json").write_text(json.dumps(document, indent=1))
+    base.with_suffix(".md").write_text(markdown(task, document))
+    plot(task, results, base.with_suffix(".png"))
+    print(markdown(task, document))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--episodes", type=int, default=200, help="test episodes per policy")
+    parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "learning")
+    parser.add_argument("--output-prefix", type=Path, default=RESULTS / "learning")
+    parser.add_argument("--report-only", action="store_true", help="train nothing")
+    args = parser.parse_args()
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    for task in args.tasks:
+        if not args.report_only:
+            for seed in args.seeds:
+                train(task, seed, args.runs_dir)
+        report(task, args.seeds, args.runs_dir, args.episodes, args.output_prefix)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
