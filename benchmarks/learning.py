@@ -54,7 +54,7 @@ def recorded_state(run_dir: Path) -> str | None:
         return None
 
 
-def train(task: str, seed: int, runs_dir: Path) -> None:
+def train(task: str, seed: int, runs_dir: Path, total_timesteps: int | None = None) -> None:
     """The run trained to its end: started, or resumed from its last checkpoint."""
     run_dir = runs_dir / run_name(task, seed)
     state = recorded_state(run_dir)
@@ -63,6 +63,8 @@ def train(task: str, seed: int, runs_dir: Path) -> None:
     if state is None:
         args = ["--env", task, "--seed", str(seed), "--run-name", run_dir.name]
         args += ["--output-dir", str(runs_dir), "--wandb-mode", "disabled"]
+        if total_timesteps:
+            args += ["--total-timesteps", str(total_timesteps)]
     else:
         args = ["--resume", str(run_dir), "--wandb-mode", "disabled"]
     print(f"learning: {'resuming' if state else 'training'} {run_dir}", flush=True)
@@ -265,10 +267,10 @@ def report(task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: P
         "seeds": results,
         "pooled": {which: pooled(results, which) for which in ("latest", "best")},
     }
-    base = Path(f"{prefix}.{task}")
-    base.with_suffix(".json").write_text(json.dumps(document, indent=1))
-    base.with_suffix(".md").write_text(markdown(task, document))
-    plot(task, results, base.with_suffix(".png"))
+    base = f"{prefix}.{task}"
+    Path(f"{base}.json").write_text(json.dumps(document, indent=1))
+    Path(f"{base}.md").write_text(markdown(task, document))
+    plot(task, results, Path(f"{base}.png"))
     print(markdown(task, document))
 
 
@@ -280,12 +282,17 @@ def main() -> int:
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "learning")
     parser.add_argument("--output-prefix", type=Path, default=RESULTS / "learning")
     parser.add_argument("--report-only", action="store_true", help="train nothing")
+    parser.add_argument(
+        "--total-timesteps",
+        type=int,
+        help="shorter runs than the shipped budget (a check of this script, not a result)",
+    )
     args = parser.parse_args()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
         if not args.report_only:
             for seed in args.seeds:
-                train(task, seed, args.runs_dir)
+                train(task, seed, args.runs_dir, args.total_timesteps)
         report(task, args.seeds, args.runs_dir, args.episodes, args.output_prefix)
     return 0
 

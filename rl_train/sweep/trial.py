@@ -19,8 +19,10 @@ from ray.tune.trainable.function_trainable import wrap_function
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.evaluation.episodes import EvalResult
-from rl_train.store.layout import RECORD_FILE
+from rl_train.store import journal
+from rl_train.store.layout import JOURNAL_FILE, RECORD_FILE
 from rl_train.store.lock import RunInUse
+from rl_train.store.progress import newest_values
 from rl_train.store.record import RunRecord
 from rl_train.sweep.space import TIME_ATTR
 from rl_train.sweep.spec import SweepSpec
@@ -78,7 +80,10 @@ class TuneReporter:
 def _continue(run_dir: Path, sweep_dir: Path, reporter: TuneReporter) -> Any:
     record = RunRecord.load(run_dir)
     if record.state == "finished":  # it ended before the driver heard of it
-        tune.report({TIME_ATTR: record.steps, "eval/success_rate": record.success_rate or 0.0})
+        # Its newest validation evaluation: Tune ranks trials by those, never by the test.
+        rows = journal.tail_rows(run_dir / JOURNAL_FILE)
+        validated = newest_values(rows).get("eval/success_rate")
+        tune.report({TIME_ATTR: record.steps, "eval/success_rate": validated or 0.0})
         return None
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:

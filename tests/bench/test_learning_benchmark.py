@@ -1,0 +1,82 @@
+"""benchmarks/learning.py on short real runs of the PyBullet reach: it trains, survives a stop
+(SIGTERM) by resuming, scores final and best on test episodes, and reports per seed and
+pooled with Wilson intervals. Nothing here is a learning result: the runs are too short."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO, cli_env
+
+from rl_train.evaluation.stats import wilson_interval
+
+BENCHMARK = REPO / "benchmarks" / "learning.py"
+STEPS = 4096
+
+
+def learning(tmp_path, *args: str) -> list[str]:
+    return [
+        sys.executable, str(BENCHMARK), "--tasks", "reach", "--total-timesteps", str(STEPS),
+        "--episodes", "10", "--runs-dir", str(tmp_path / "runs"),
+        "--output-prefix", str(tmp_path / "learning"), *args,
+    ]  # fmt: skip
+
+
+def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
+    first = subprocess.Popen(
+        learning(tmp_path, "--seeds", "0", "1"),
+        cwd=REPO,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = tmp_path / "runs" / "reach-s0" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (journal.is_file() and journal.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)  # the run stops at its next rollout start, saved
+    out, err = first.communicate(timeout=120)
+    assert first.returncode != 0 and "run again to resume it" in err, out + err
+    record = json.loads((tmp_path / "runs" / "reach-s0" / "run.json").read_text())
+    assert record["state"] == "interrupted" and 0 < record["steps"] < STEPS
+
+    done = subprocess.run(
+        learning(tmp_path, "--seeds", "0", "1"),
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "resuming" in done.stdout and "reach-s1" in done.stdout
+    document = json.loads((tmp_path / "learning.reach.json").read_text())
+    assert [r["seed"] for r in document["seeds"]] == [0, 1]
+    for result in document["seeds"]:
+        assert result["state"] == "finished" and result["steps"] == STEPS
+        for which in ("latest", "best"):
+            scored = result[which]
+            assert scored["episodes"] == 10 and 0 <= scored["successes"] <= 10
+            assert scored["ci95"] == list(wilson_interval(scored["successes"], 10))
+        assert result["curve"] and result["wall_s"] > 0
+    pooled = document["pooled"]["latest"]
+    assert pooled["episodes"] == 20
+    assert pooled["successes"] == sum(r["latest"]["successes"] for r in document["seeds"])
+    assert (tmp_path / "learning.reach.md").read_text().startswith("# Learning: reach, 2 seeds")
+    assert (tmp_path / "learning.reach.png").stat().st_size > 10_000
+
+    again = subprocess.run(
+        learning(tmp_path, "--seeds", "0", "1"),
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0 and "training" not in again.stdout  # all done: reported only
+    assert json.loads((tmp_path / "learning.reach.json").read_text())["seeds"] == document["seeds"]
