@@ -32,6 +32,7 @@ from harness import REPO, RESULTS, child_env, rl_train_command
 
 from rl_train.evaluation.stats import wilson_interval
 from rl_train.machine import cpu_model, usable_cores
+from rl_train.units import format_duration
 
 TASKS = ("reach", "push", "pick_and_place")
 TARGET = 0.9
@@ -149,6 +150,8 @@ def seed_result(runs_dir: Path, task: str, seed: int, episodes: int) -> dict:
         "run": str(run_dir),
         "steps": record["steps"],
         "state": record["state"],
+        "started_at": record["started_at"],
+        "ended_at": record.get("ended_at"),
         "wall_s": found[ROLLOUT][-1][2] if found[ROLLOUT] else None,
         "rollout_90": first_reaching(found[ROLLOUT]),
         "validation_90": first_reaching(found[VALIDATION]),
@@ -181,6 +184,17 @@ def pooled(results: list[dict], which: str) -> dict | None:
             "ci95": list(wilson_interval(wins, n))}  # fmt: skip
 
 
+def _trained(results: list[dict]) -> str:
+    """When the runs trained: from the first start to the last end."""
+
+    def utc(stamp: float) -> str:
+        return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    ends = [r["ended_at"] for r in results if r["ended_at"]]
+    first = utc(min(r["started_at"] for r in results))
+    return f"trained {first} to {utc(max(ends))}" if ends else f"trained from {first}"
+
+
 def _rate(scored: dict | None) -> str:
     if scored is None:
         return "-"
@@ -189,7 +203,7 @@ def _rate(scored: dict | None) -> str:
 
 
 def _reached(found: dict | None) -> str:
-    return f"{found['step']:,} steps, {found['wall_s'] / 60:.1f} min" if found else "never"
+    return f"{found['step']:,} steps, {format_duration(found['wall_s'])}" if found else "never"
 
 
 def markdown(task: str, document: dict) -> str:
@@ -209,7 +223,7 @@ def markdown(task: str, document: dict) -> str:
     for r in document["seeds"]:
         best = r.get("best")
         best_text = f"{_rate(best)} ({best['step']:,})" if best else "-"
-        wall = f"{r['wall_s'] / 60:.1f} min" if r["wall_s"] else "-"
+        wall = format_duration(r["wall_s"]) if r["wall_s"] else "-"
         lines.append(
             f"| {r['seed']} | {r['steps']:,} ({r['state']}) | {_rate(r.get('latest'))} | "
             f"{best_text} | {_reached(r['rollout_90'])} | {_reached(r['validation_90'])} | "
@@ -250,7 +264,9 @@ def plot(task: str, results: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def report(task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: Path) -> None:
+def report(
+    task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: Path, command: str
+) -> None:
     results = [
         seed_result(runs_dir, task, seed, episodes)
         for seed in seeds
@@ -260,9 +276,9 @@ def report(task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: P
         return
     document = {
         "task": task,
-        "command": " ".join(["python benchmarks/learning.py", *sys.argv[1:]]),
+        "command": command,
         "machine": f"{cpu_model()}, {usable_cores()} cores",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _trained(results),
         "episodes": episodes,
         "seeds": results,
         "pooled": {which: pooled(results, which) for which in ("latest", "best")},
@@ -293,7 +309,13 @@ def main() -> int:
         if not args.report_only:
             for seed in args.seeds:
                 train(task, seed, args.runs_dir, args.total_timesteps)
-        report(task, args.seeds, args.runs_dir, args.episodes, args.output_prefix)
+        # How the runs were made (the same whether this call trained them or reports only).
+        command = f"python benchmarks/learning.py --tasks {task} --seeds " + " ".join(
+            map(str, args.seeds)
+        )
+        if args.total_timesteps:
+            command += f" --total-timesteps {args.total_timesteps}"
+        report(task, args.seeds, args.runs_dir, args.episodes, args.output_prefix, command)
     return 0
 
 

@@ -104,16 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval_freq",
         type=whole_number(0),
         default=None,
-        help="env steps between evaluations on envs of their own, 0 for none (default: "
-        f"they play at most {EVAL_STEP_SHARE * 100:.0f}%% of the steps, at most "
-        f"{MAX_EVALUATIONS} per run with the final one); the best policy is kept as "
-        "checkpoints/best",
+        help="env steps between evaluations on envs of their own, on validation episodes, 0 "
+        f"for none and no best (default: they play at most {EVAL_STEP_SHARE * 100:.0f}%% of "
+        f"the steps, at most {MAX_EVALUATIONS} per run with the final one); the best policy is "
+        "kept as checkpoints/best; the run ends with the final and the best policy on 50 test "
+        "episodes",
     )
     run.add_argument(
         "--eval-episodes",
         type=whole_number(1),
         default=10,
-        help="episodes per evaluation during training (default: 10; the final one plays 50)",
+        help="validation episodes per evaluation during training (default: 10)",
     )
     run.add_argument(
         "--eval-video",
