@@ -358,11 +358,14 @@ class ShmVecEnv(VecEnv):
 
     def _targets(self, indices: VecEnvIndices) -> tuple[list[int], dict[int, list[int]]]:
         """Requested env indices, and per worker the local indices it must serve."""
-        envs = [int(i) for i in self._get_indices(indices)]
+        envs = []
+        for index in self._get_indices(indices):
+            # As SB3's vec envs index their list of envs: -1 is the last one.
+            if not -self.num_envs <= int(index) < self.num_envs:
+                raise IndexError(f"env index {index} out of range for {self.num_envs} envs")
+            envs.append(int(index) % self.num_envs)
         per_worker: dict[int, list[int]] = {}
         for env in envs:
-            if not 0 <= env < self.num_envs:
-                raise IndexError(f"env index {env} out of range for {self.num_envs} envs")
             worker = self._worker_of_env[env]
             per_worker.setdefault(worker, []).append(env - self.slices[worker].start)
         return envs, per_worker

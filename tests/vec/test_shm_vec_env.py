@@ -163,6 +163,15 @@ def test_attributes_and_methods(make_shm):
     dummy.set_attr("episodes", 10, indices=[4, 1])
     assert venv.env_method("add", 1, b=2) == dummy.env_method("add", 1, b=2) == [4] * 5
     assert venv.env_method("add", 0, indices=3) == [1]
+    # Indices as SB3's vec envs take them: negative ones, any iterable.
+    assert venv.get_attr("episodes", indices=-1) == dummy.get_attr("episodes", indices=-1) == [10]
+    assert venv.get_attr("episodes", indices=range(-2, 0)) == [1, 10]
+    assert venv.env_method("add", 5, indices=(-1, 0)) == dummy.env_method("add", 5, indices=(-1, 0))
+    for vec in (venv, dummy):
+        with pytest.raises(IndexError):
+            vec.get_attr("episodes", indices=5)
+        with pytest.raises(IndexError):
+            vec.get_attr("episodes", indices=-6)
     assert venv.has_attr("episodes") and not venv.has_attr("no_such_attribute")
     with pytest.raises(AttributeError):
         venv.get_attr("no_such_attribute")
