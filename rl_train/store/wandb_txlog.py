@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rl_train.store.atomic import fsync_dir, temporary_sibling
+from rl_train.store.atomic import write_bytes_atomic
 from rl_train.store.layout import wandb_logs
 
 FILE_HEADER = struct.Struct("<4sHB")  # ident ":W&B", magic 0xBEE1, version 0
@@ -209,16 +209,10 @@ def cut_history_after(path: str | Path, step: int) -> int:
     dropped = len(scanned.records) - len(kept)
     if dropped == 0 and not scanned.truncated:
         return 0
-    tmp = temporary_sibling(path)
-    with open(tmp, "wb") as f:
-        f.write(_frame(kept))
-        f.flush()
-        os.fsync(f.fileno())
     backup = path.with_name(path.name + ".bak")
     if not backup.exists():
         os.link(path, backup)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_bytes_atomic(path, _frame(kept))
     return dropped
 
 
@@ -288,10 +282,5 @@ def write_without_first_rows(path: str | Path, out: Path, rows: int) -> int:
                 continue
             written += 1
         kept.append(raw)
-    tmp = temporary_sibling(out)
-    with open(tmp, "wb") as f:
-        f.write(_frame(kept))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+    write_bytes_atomic(out, _frame(kept))
     return written
