@@ -53,6 +53,8 @@ def entry_point() -> None:
         signal.signal(signum, lambda *_: os._exit(code))
     if "wandb" in sys.modules:
         sys.modules["wandb"].teardown()  # stop wandb's service process cleanly
+    if "rl_train.vec.forkserver" in sys.modules:  # no process of ours outlives the command
+        sys.modules["rl_train.vec.forkserver"].stop()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

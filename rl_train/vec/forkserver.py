@@ -9,8 +9,9 @@ imports torch (start()), that import runs beside torch's on the other core.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 
 PRELOAD = ["rl_train.vec.worker_imports"]
 
@@ -30,3 +31,13 @@ def start() -> None:
     if available():
         configure()
         forkserver.ensure_running()
+
+
+def stop() -> None:
+    """End the forkserver and the resource tracker it started, and wait for both. The CLI
+    leaves by os._exit, past multiprocessing's own clean-up: left alone they would notice
+    a moment later, outliving the run in its process group, where a job scheduler or a
+    `timeout` wrapper looks. (`_stop` is what CPython's own tests call.)"""
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        with contextlib.suppress(AttributeError, OSError):
+            helper._stop()
