@@ -177,18 +177,37 @@ class SimpleReachVecEnv(VecEnv):
         pass
 
     # -- attribute access, as SB3 asks of any VecEnv -----------------------------------------
+    # The envs are one batched object: an attribute or method is every env's at once. A call
+    # for some of them only would change or run all of them: refused, never done quietly.
     def _indices(self, indices) -> list[int]:
-        return list(self._get_indices(indices))
+        chosen = [int(i) for i in self._get_indices(indices)]
+        for i in chosen:
+            if not -self.num_envs <= i < self.num_envs:
+                raise IndexError(f"env index {i} out of range for {self.num_envs} envs")
+        return [i % self.num_envs for i in chosen]
+
+    def _all(self, indices, what: str) -> list[int]:
+        chosen = self._indices(indices)
+        if sorted(set(chosen)) != list(range(self.num_envs)):
+            raise ValueError(
+                f"{what} for envs {chosen}: the kinematic reach's {self.num_envs} envs are one "
+                "batched object whose attributes and methods are shared; pass indices=None "
+                "(all envs), or use --vec-env shm for envs of their own"
+            )
+        return chosen
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
         return [getattr(self, attr_name)] * len(self._indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        self._all(indices, f"set_attr({attr_name!r})")
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
-        method = getattr(self, method_name)
-        return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
+        """The method, run once for all envs; its result as every env's."""
+        chosen = self._all(indices, f"env_method({method_name!r})")
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result] * len(chosen)
 
     def env_is_wrapped(self, wrapper_class: type, indices=None) -> list[bool]:
         return [False] * len(self._indices(indices))

@@ -54,6 +54,25 @@ def run_cli(
     )
 
 
+def env_with_test_modules(**overrides: str) -> dict[str, str]:
+    """The CLI's environment with tests/ importable: `--env module:EnvId` of a test's env."""
+    return cli_env(PYTHONPATH=f"{REPO}:{REPO / 'tests'}", **overrides)
+
+
+def train_test_env(cwd: Path, env_id: str, hyperparams: str, *args: str):
+    """A short disabled-mode run `d` under cwd/runs of a test's own env id, its
+    hyperparameters in cwd/hp.yml: (process, environment for later commands)."""
+    (cwd / "hp.yml").write_text(hyperparams)
+    env = env_with_test_modules()
+    done = run_cli(
+        ["--env", env_id, "--config", "hp.yml", "--wandb-mode", "disabled", "--run-name", "d",
+         "--output-dir", "runs", *args],
+        cwd=cwd,
+        env=env,
+    )  # fmt: skip
+    return done, env
+
+
 def run_python(code: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -c code` in a fresh interpreter with the CLI's environment."""
     return subprocess.run(

@@ -114,3 +114,21 @@ class MakeEnv:
 
         env = gym.make(self.env_id, **self.kwargs)
         return shm_helpers.Introspect(env) if self.introspect else env
+
+
+def assert_same(left, right, where=""):
+    """Equal values of the same types, recursively (dicts, lists, arrays, scalars)."""
+    if isinstance(left, dict):
+        assert isinstance(right, dict) and left.keys() == right.keys(), (where, left, right)
+        for key in left:
+            assert_same(left[key], right[key], f"{where}[{key!r}]")
+    elif isinstance(left, (list, tuple)):
+        assert type(left) is type(right) and len(left) == len(right), (where, left, right)
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_same(a, b, f"{where}[{i}]")
+    elif isinstance(left, np.ndarray):
+        assert isinstance(right, np.ndarray), (where, left, right)
+        assert left.dtype == right.dtype and left.shape == right.shape, (where, left, right)
+        np.testing.assert_array_equal(left, right, err_msg=where)
+    else:
+        assert type(left) is type(right) and left == right, (where, left, right)

@@ -35,6 +35,10 @@ class EnvFactory:
         import envs  # (registers our ids with gymnasium)
 
         env = gym.make(self.env_id, **self.env_kwargs)
+        from rl_train.vec.flat_actions import FlatActions, needs_flat_actions
+
+        if needs_flat_actions(env.action_space):  # PPO acts in a Box (flat_actions.py)
+            env = FlatActions(env)
         if self.replayable:
             from rl_train.vec.replay import ReplayRecorder
 

@@ -38,12 +38,12 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvObs,
     VecEnvStepReturn,
 )
-from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
 from rl_train.machine import usable_cores
 from rl_train.vec import forkserver, shm_worker
 from rl_train.vec.failures import EnvWorkerError, signal_name
 from rl_train.vec.shm_worker import ERROR, IDLE, OK, STEP, ArraySpec, ErrorReport
+from rl_train.vec.space_layout import SpaceLayout
 
 ALIGN = 64  # bytes; keeps every array on its own cache line
 POLL_S = 1.0  # liveness is checked at least this often while waiting for workers
@@ -193,16 +193,10 @@ class ShmVecEnv(VecEnv):
     ) -> None:
         from multiprocessing.reduction import send_handle
 
-        self._obs_keys, shapes, dtypes = obs_space_info(observation_space)
-        arrays: list[tuple[str, tuple[int, ...], np.dtype]] = [
-            (f"obs:{i}", (n_envs, *shapes[key]), np.dtype(dtypes[key]))
-            for i, key in enumerate(self._obs_keys)
-        ]
-        action_dtype = np.dtype(action_space.dtype) if action_space.dtype is not None else None
-        if action_dtype is None or action_space.shape is None:
-            raise ValueError(f"ShmVecEnv cannot hold actions of {action_space}")
+        self._obs_layout = SpaceLayout(observation_space, "obs")
+        self._action_layout = SpaceLayout(action_space, "act")
+        arrays = self._obs_layout.specs(n_envs) + self._action_layout.specs(n_envs)
         arrays += [
-            ("actions", (n_envs, *action_space.shape), action_dtype),
             ("rewards", (n_envs,), np.dtype(np.float32)),  # as DummyVecEnv
             ("dones", (n_envs,), np.dtype(bool)),
             ("current", (self.n_workers,), np.dtype(np.int64)),
@@ -218,7 +212,7 @@ class ShmVecEnv(VecEnv):
         try:
             self._memory = mmap.mmap(fd, size)
             for worker, conn in enumerate(self.remotes):
-                conn.send_bytes(pickle.dumps(("attach", size, specs, self._obs_keys)))
+                conn.send_bytes(pickle.dumps(("attach", size, specs)))
                 try:
                     send_handle(conn, fd, self.processes[worker].pid)
                 except OSError:
@@ -226,8 +220,7 @@ class ShmVecEnv(VecEnv):
         finally:
             os.close(fd)
         views = shm_worker.array_views(self._memory, specs)
-        self._obs = {key: views[f"obs:{i}"] for i, key in enumerate(self._obs_keys)}
-        self._actions = views["actions"]
+        self._views = views
         self._rewards = views["rewards"]
         self._dones = views["dones"]
         self._current = views["current"]
@@ -384,16 +377,35 @@ class ShmVecEnv(VecEnv):
             cursor[worker] += 1
         return results
 
-    def _obs_copy(self) -> VecEnvObs:
-        return dict_to_obs(self.observation_space, {k: v.copy() for k, v in self._obs.items()})
+    def _obs_copy(self, leaves: list[list[Any] | None] | None) -> VecEnvObs:
+        """The observations, batched; `leaves`: each env's pickled observation leaves."""
+        return self._obs_layout.batch(self._views, leaves or [])
+
+    def _obs_leaves(self, per_worker: dict[int, list[Any] | None]) -> list[Any] | None:
+        if not self._obs_layout.pickled:
+            return None
+        return [leaves for worker in range(self.n_workers) for leaves in per_worker[worker]]
 
     # -- VecEnv API --------------------------------------------------------------------------
 
-    def step_async(self, actions: np.ndarray) -> None:
+    def step_async(self, actions: Any) -> None:
         self._check_usable()
-        self._actions[...] = np.asarray(actions).reshape(self._actions.shape)
+        layout = self._action_layout
+        if layout.flat:
+            name = layout.arrays[0][0]
+            self._views[name][...] = np.asarray(actions).reshape(self._views[name].shape)
+            messages = [STEP] * self.n_workers
+        else:  # a Dict or Tuple (or a leaf not in shared memory): env by env
+            leaves = [
+                layout.write(self._views, i, a)
+                for i, a in enumerate(layout.per_env(actions, self.num_envs))
+            ]
+            messages = [
+                STEP + pickle.dumps([leaves[i] for i in envs]) if layout.pickled else STEP
+                for envs in self.slices
+            ]
         for worker in range(self.n_workers):
-            self._send(worker, STEP)
+            self._send(worker, messages[worker])
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -402,12 +414,13 @@ class ShmVecEnv(VecEnv):
         self.waiting = False
         infos: list[dict[str, Any]] = []
         for worker in range(self.n_workers):
-            worker_infos, reset_infos = replies[worker]
+            worker_infos, reset_infos, _ = replies[worker]
             infos.extend(worker_infos)
             start = self.slices[worker].start
             for local, reset_info in reset_infos.items():
                 self.reset_infos[start + local] = reset_info
-        return self._obs_copy(), self._rewards.copy(), self._dones.copy(), infos
+        leaves = self._obs_leaves({w: reply[2] for w, reply in replies.items()})
+        return self._obs_copy(leaves), self._rewards.copy(), self._dones.copy(), infos
 
     def reset(self) -> VecEnvObs:
         self._check_usable()
@@ -420,11 +433,11 @@ class ShmVecEnv(VecEnv):
             self._send(worker, pickle.dumps(("reset", seeds, options)))
         replies = self._receive(range(self.n_workers), doing="reset")
         for worker, envs in enumerate(self.slices):
-            for env, reset_info in zip(envs, replies[worker], strict=True):
+            for env, reset_info in zip(envs, replies[worker][0], strict=True):
                 self.reset_infos[env] = reset_info
         self._reset_seeds()
         self._reset_options()
-        return self._obs_copy()
+        return self._obs_copy(self._obs_leaves({w: reply[1] for w, reply in replies.items()}))
 
     def close(self) -> None:
         if self.closed:
@@ -462,7 +475,7 @@ class ShmVecEnv(VecEnv):
     def _release_memory(self) -> None:
         if self._memory is None:
             return
-        self._obs, self._actions, self._rewards, self._dones = {}, None, None, None
+        self._views, self._rewards, self._dones = {}, None, None
         self._current = None
         try:
             self._memory.close()

@@ -6,6 +6,8 @@ and numpy, gymnasium and the envs' own modules once it runs.
 
 Protocol over the worker's duplex pipe (main -> worker):
   b"s"                     step: actions are in shared memory; results go back there
+  b"s" + pickle(leaves)    step, with each env's action leaves that are not in shared
+                           memory (space_layout.py: Text, Graph, ... inside an action space)
   pickled (command, ...)   everything else (reset, get_attr, env_method, close, ...)
 Replies (worker -> main) are one message each: b"k" + pickle(payload) when all went
 well, b"e" + pickle(ErrorReport) when an env raised. An env that raises in step() or
@@ -95,8 +97,9 @@ class _Worker:
         self.factories = factories
         self.envs: list[Any] = []
         self.current: Any = None  # shared int64 slot: the env being stepped, for crash reports
-        self.obs: dict[Any, Any] = {}
-        self.actions: Any = None
+        self.views: dict[str, Any] = {}  # this worker's slice of each shared array
+        self.obs_layout: Any = None
+        self.action_layout: Any = None
         self.rewards: Any = None
         self.dones: Any = None
 
@@ -144,40 +147,39 @@ class _Worker:
         self.send_ok((first.observation_space, first.action_space, os.getpid()))
         return True
 
-    def attach(self, size: int, specs: list[ArraySpec], obs_keys: list[Any]) -> None:
+    def attach(self, size: int, specs: list[ArraySpec]) -> None:
         import mmap
         from multiprocessing.reduction import recv_handle
 
-        import numpy as np
+        from rl_train.vec.space_layout import SpaceLayout
 
         fd = recv_handle(self.conn)
         self.memory = mmap.mmap(fd, size)
         os.close(fd)
         views = array_views(self.memory, specs)
         start, stop = self.first_env, self.first_env + len(self.envs)
-        self.obs = {key: views[f"obs:{i}"][start:stop] for i, key in enumerate(obs_keys)}
-        self.actions = views["actions"][start:stop]
+        self.views = {name: view[start:stop] for name, view in views.items()}
+        # Laid out as the main process lays them out: from the same spaces.
+        self.obs_layout = SpaceLayout(self.envs[0].observation_space, "obs")
+        self.action_layout = SpaceLayout(self.envs[0].action_space, "act")
         self.rewards = views["rewards"][start:stop]
         self.dones = views["dones"][start:stop]
         self.current = views["current"][self.worker_index : self.worker_index + 1]
         self.current[0] = IDLE
-        self._np = np
-
-    def write_obs(self, local: int, observation: Any) -> None:
-        for key, view in self.obs.items():
-            view[local] = observation if key is None else observation[key]
 
     # -- commands --------------------------------------------------------------------------
 
-    def step(self) -> bool:
+    def step(self, action_leaves: list[Any] | None = None) -> bool:
         infos: list[dict[str, Any]] = []
         reset_infos: dict[int, dict[str, Any]] = {}
+        obs_leaves: list[Any] = []  # each env's observation leaves not in shared memory
         current = self.current
         for local, env in enumerate(self.envs):
             current[0] = self.first_env + local
-            action = self.actions[local]
-            if isinstance(action, self._np.ndarray):
-                action = action.copy()  # the env may keep it; the buffer is rewritten next step
+            # A copy: the env may keep it, and the buffer is rewritten next step.
+            action = self.action_layout.read(
+                self.views, local, action_leaves[local] if action_leaves else None
+            )
             try:
                 observation, reward, terminated, truncated, info = env.step(action)
                 done = terminated or truncated
@@ -189,16 +191,17 @@ class _Worker:
             except BaseException as exc:  # noqa: BLE001 (reported to the main process)
                 self.send_error(self.first_env + local, exc, fatal=True)
                 return False
-            self.write_obs(local, observation)
+            obs_leaves.append(self.obs_layout.write(self.views, local, observation))
             self.rewards[local] = reward
             self.dones[local] = done
             infos.append(info)
         current[0] = IDLE
-        self.send_ok((infos, reset_infos))
+        self.send_ok((infos, reset_infos, obs_leaves if self.obs_layout.pickled else None))
         return True
 
     def reset(self, seeds: list[int | None], options: list[dict]) -> bool:
         reset_infos = []
+        obs_leaves: list[Any] = []
         for local, env in enumerate(self.envs):
             self.current[0] = self.first_env + local
             maybe_options = {"options": options[local]} if options[local] else {}
@@ -207,10 +210,10 @@ class _Worker:
             except BaseException as exc:  # noqa: BLE001
                 self.send_error(self.first_env + local, exc, fatal=True)
                 return False
-            self.write_obs(local, observation)
+            obs_leaves.append(self.obs_layout.write(self.views, local, observation))
             reset_infos.append(reset_info)
         self.current[0] = IDLE
-        self.send_ok(reset_infos)
+        self.send_ok((reset_infos, obs_leaves if self.obs_layout.pickled else None))
         return True
 
     def per_env(self, locals_: list[int], call: Any) -> None:
@@ -269,6 +272,8 @@ class _Worker:
                 return
             if message == STEP:
                 alive = self.step()
+            elif message[:1] == STEP:  # pickles start with b"\x80", never b"s"
+                alive = self.step(pickle.loads(message[1:]))
             else:
                 alive = self.handle(pickle.loads(message))
             if not alive:

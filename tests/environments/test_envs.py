@@ -391,3 +391,25 @@ def test_vectorized_simple_env_works_under_sb3_wrappers():
         _, _, _, infos = venv.step(np.zeros((8, 3), dtype=np.float32))
         episodes += [info["episode"] for info in infos if "episode" in info]
     assert len(episodes) == 8 and all(e["l"] == 50 for e in episodes)
+
+
+def test_the_batched_kinematic_env_honours_indices_or_refuses_them():
+    """One object for all its envs: a call for some of them only is refused in one line,
+    never applied to all of them quietly."""
+    from envs.simple_vec import SimpleReachVecEnv
+
+    venv = SimpleReachVecEnv(4, seed=0)
+    assert venv.get_attr("reward_type", indices=-1) == ["dense"]
+    assert venv.get_attr("reward_type", indices=range(2)) == ["dense"] * 2
+    with pytest.raises(IndexError):
+        venv.get_attr("reward_type", indices=4)
+    with pytest.raises(ValueError, match="pass indices=None"):
+        venv.set_attr("reward_type", "sparse", indices=[0])
+    assert venv.get_attr("reward_type") == ["dense"] * 4  # nothing changed
+    venv.set_attr("reward_type", "sparse", indices=[3, 2, 1, -4])  # every env: done
+    assert venv.get_attr("reward_type") == ["sparse"] * 4
+    calls = []
+    venv.counted = lambda: calls.append(1) or len(calls)
+    assert venv.env_method("counted") == [1] * 4 and calls == [1]  # once, for all envs
+    with pytest.raises(ValueError, match="env_method"):
+        venv.env_method("counted", indices=[1])

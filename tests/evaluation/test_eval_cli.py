@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, cli_env, run_cli, server_get, wandb_files
+from conftest import REPO, run_cli, server_get, train_test_env, wandb_files
 from fake_runs import fake_run
 
 from rl_train.config.train_config import TEST_SEEDS
@@ -236,14 +236,9 @@ def test_the_kinematic_env_says_it_cannot_film(tmp_path):
 
 
 def test_dict_observations_get_multi_input_policy(tmp_path):
-    (tmp_path / "hp.yml").write_text("normalize: false\nn_steps: 32\n")
-    env = cli_env(PYTHONPATH=f"{REPO}:{REPO / 'tests'}")  # the test env's module
-    done = run_cli(
-        ["--env", "shm_helpers:GoalCountdown-v0", "--vec-env", "dummy", "--n-envs", "2",
-         "--total-timesteps", "128", "--config", "hp.yml", "--wandb-mode", "disabled",
-         "--run-name", "d", "--output-dir", "runs"],
-        cwd=tmp_path,
-        env=env,
+    done, env = train_test_env(
+        tmp_path, "shm_helpers:GoalCountdown-v0", "normalize: false\nn_steps: 32\n",
+        "--vec-env", "dummy", "--n-envs", "2", "--total-timesteps", "128",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "using MultiInputPolicy" in done.stderr

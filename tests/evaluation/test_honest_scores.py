@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, run_cli, wandb_files
+from conftest import env_with_test_modules, run_cli, wandb_files
 
 from rl_train.config.train_config import FINAL_EVAL_EPISODES, TEST_SEEDS, VALIDATION_SEEDS
 from rl_train.store import wandb_txlog
@@ -21,7 +21,7 @@ EVAL_EPISODES = 4
 
 def start_log_env(log_dir: Path) -> dict[str, str]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    return cli_env(PYTHONPATH=f"{REPO}:{REPO / 'tests'}", START_LOG=str(log_dir))
+    return env_with_test_modules(START_LOG=str(log_dir))
 
 
 def episode_starts(log_dir: Path) -> dict[str, list[dict]]:

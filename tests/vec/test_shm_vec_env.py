@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from conftest import run_cli
-from shm_helpers import MakeEnv
+from shm_helpers import MakeEnv, assert_same
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
@@ -48,24 +48,6 @@ def make_shm():
     yield make
     for venv in created:
         venv.close()
-
-
-def assert_same(left, right, where=""):
-    """Equal values of the same types, recursively (dicts, lists, arrays, scalars)."""
-    if isinstance(left, dict):
-        assert isinstance(right, dict) and left.keys() == right.keys(), (where, left, right)
-        for key in left:
-            assert_same(left[key], right[key], f"{where}[{key!r}]")
-    elif isinstance(left, (list, tuple)):
-        assert type(left) is type(right) and len(left) == len(right), (where, left, right)
-        for i, (a, b) in enumerate(zip(left, right, strict=True)):
-            assert_same(a, b, f"{where}[{i}]")
-    elif isinstance(left, np.ndarray):
-        assert isinstance(right, np.ndarray), (where, left, right)
-        assert left.dtype == right.dtype and left.shape == right.shape, (where, left, right)
-        np.testing.assert_array_equal(left, right, err_msg=where)
-    else:
-        assert type(left) is type(right) and left == right, (where, left, right)
 
 
 def no_process(pid: int) -> bool:
@@ -221,7 +203,7 @@ def test_workers_import_neither_torch_nor_wandb(make_shm):
 PRELOAD_PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from shm_helpers import MakeEnv
+from shm_helpers import MakeEnv, assert_same
 from rl_train.vec.shm import ShmVecEnv
 venv = ShmVecEnv([MakeEnv("GoalCountdown-v0", introspect=True)] * 2, n_workers=2)
 states = venv.env_method("worker_state", indices=[0, 1])
