@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import REPO, cli_env
 
 from rl_train.evaluation.stats import wilson_interval
@@ -26,6 +27,7 @@ def learning(tmp_path, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # three short training runs and 40 evaluation episodes: CI's slow suite
 def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
     first = subprocess.Popen(
         learning(tmp_path, "--seeds", "0", "1"),
@@ -63,7 +65,8 @@ def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
             scored = result[which]
             assert scored["episodes"] == 10 and 0 <= scored["successes"] <= 10
             assert scored["ci95"] == list(wilson_interval(scored["successes"], 10))
-        assert result["curve"] and result["wall_s"] > 0
+        # (SB3 counts time_elapsed in whole seconds: a run this short may take 0 of them)
+        assert result["curve"] and result["wall_s"] >= 0
     pooled = document["pooled"]["latest"]
     assert pooled["episodes"] == 20
     assert pooled["successes"] == sum(r["latest"]["successes"] for r in document["seeds"])
