@@ -18,10 +18,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-Path = tuple  # the keys (Dict) and positions (Tuple) from the root to a leaf
+LeafPath = tuple  # the keys (Dict) and positions (Tuple) from the root to a leaf
 
 
-def _leaves(space: gym.Space, path: Path = ()) -> list[tuple[Path, gym.Space]]:
+def _leaves(space: gym.Space, path: LeafPath = ()) -> list[tuple[LeafPath, gym.Space]]:
     if isinstance(space, spaces.Dict):
         return [leaf for key, sub in space.spaces.items() for leaf in _leaves(sub, (*path, key))]
     if isinstance(space, spaces.Tuple):
@@ -36,7 +36,7 @@ def in_shared_memory(space: gym.Space) -> bool:
     return fixed and space.shape is not None and space.dtype is not None
 
 
-def _get(value: Any, path: Path) -> Any:
+def _get(value: Any, path: LeafPath) -> Any:
     for key in path:
         value = value[key]
     return value
@@ -118,7 +118,7 @@ class SpaceLayout:
             raise ValueError(f"{len(actions)} actions for {n_envs} envs")
         return list(actions)
 
-    def _build(self, space: gym.Space, path: Path, leaf: Any) -> Any:
+    def _build(self, space: gym.Space, path: LeafPath, leaf: Any) -> Any:
         if isinstance(space, spaces.Dict):
             return {key: self._build(sub, (*path, key), leaf) for key, sub in space.spaces.items()}
         if isinstance(space, spaces.Tuple):
