@@ -114,23 +114,20 @@ def curves(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
     """(step, value, training wall seconds) of rollout and validation success, from the
     run's journal; wall time summed over sessions (SB3 counts each from 0)."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    wall, before, last = {}, 0.0, 0.0
+    found: dict[str, list[tuple[int, float, float]]] = {ROLLOUT: [], VALIDATION: []}
+    # The journal is in step order (a resume cuts the rows past its checkpoint first), so
+    # the running sum is the training's wall time at each row.
+    wall = before = last = 0.0
     for row in rows:
         if ELAPSED in row:
             if row[ELAPSED] < last:  # a new session
                 before += last
             last = row[ELAPSED]
-            wall[row["_step"]] = before + last
-    known = sorted(wall)
-
-    def wall_at(step: int) -> float:
-        earlier = [s for s in known if s <= step]
-        return wall[earlier[-1]] if earlier else 0.0
-
-    return {
-        key: [(row["_step"], row[key], wall_at(row["_step"])) for row in rows if key in row]
-        for key in (ROLLOUT, VALIDATION)
-    }
+            wall = before + last
+        for key, curve in found.items():
+            if key in row:
+                curve.append((row["_step"], row[key], wall))
+    return found
 
 
 def first_reaching(curve: list[tuple[int, float, float]]) -> dict | None:

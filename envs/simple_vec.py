@@ -51,6 +51,7 @@ class SimpleReachVecEnv(VecEnv):
         self._goal_buffer = np.zeros((n_envs, GOAL_BATCH, 3))
         self._goals_used = np.full(n_envs, GOAL_BATCH)  # all used: draw at the first reset
         self._episode_seeds: list[list[int]] = [[] for _ in range(n_envs)]  # evaluations'
+        self._seeding = False  # any of them queued
         self.q = np.repeat(kinematics.NEUTRAL[:, None], n_envs, axis=1)  # (7, n)
         self.ee = np.zeros((3, n_envs))  # world frame
         self.velocity = np.zeros((3, n_envs))
@@ -82,12 +83,15 @@ class SimpleReachVecEnv(VecEnv):
         """Env `env`'s next episodes start as reset(seed=s) would, for s in `seeds`
         (rl_train/evaluation/episodes.py; SeededEpisodes for the other vec envs)."""
         self._episode_seeds[env] = list(seeds)
+        self._seeding = any(self._episode_seeds)
 
     def _next_goals(self, which: np.ndarray) -> np.ndarray:
-        for i in which.tolist():
-            if self._episode_seeds[i]:
-                self._rngs[i] = seeding.np_random(self._episode_seeds[i].pop(0))[0]
-                self._goals_used[i] = GOAL_BATCH
+        if self._seeding:  # an evaluation's; training never pays for the loop
+            for i in which.tolist():
+                if self._episode_seeds[i]:
+                    self._rngs[i] = seeding.np_random(self._episode_seeds[i].pop(0))[0]
+                    self._goals_used[i] = GOAL_BATCH
+            self._seeding = any(self._episode_seeds)
         for i in which[self._goals_used[which] >= GOAL_BATCH].tolist():
             self._goal_buffer[i] = self._rngs[i].uniform(GOAL_LOW, GOAL_HIGH, size=(GOAL_BATCH, 3))
             self._goals_used[i] = 0

@@ -35,6 +35,7 @@ BEST_HISTORY_DIR = "best-history"  # bests replaced since the oldest kept checkp
 ASIDE_DIR = "set-aside"  # what a resume from an older checkpoint moved out of the way
 # meta.json of a numbered checkpoint: the best's step at that time (None: no best yet)
 BEST_STEP_KEY = "best_step"
+TEST_KEY = "test"  # in best's meta.json, once its run has finished: its test score
 
 
 class CheckpointError(Exception):

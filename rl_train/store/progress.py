@@ -95,7 +95,8 @@ def progress_of(
     rollout = _number(newest.get(ROLLOUT_SUCCESS))
     if record.state != "running" and record.rollout_success_rate is not None:
         rollout = record.rollout_success_rate
-    evaluated = _number(newest.get(EVAL_SUCCESS))
+    validated = _number(newest.get(EVAL_SUCCESS))
+    evaluated = validated
     if record.state != "running" and record.success_rate is not None:
         evaluated = record.success_rate  # the final policy's test (50 episodes)
     return Progress(
@@ -105,7 +106,7 @@ def progress_of(
         eta_s=eta,
         rollout_success_rate=rollout,
         eval_success_rate=evaluated,
-        validation_success_rate=_number(newest.get(EVAL_SUCCESS)),
+        validation_success_rate=validated,
         latest_checkpoint=latest_checkpoint(run),
         updated_at=updated_at,
     )

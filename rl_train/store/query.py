@@ -17,6 +17,7 @@ from rl_train.errors import UserError
 from rl_train.store import lock
 from rl_train.store.checkpoint import (
     BEST_DIR,
+    TEST_KEY,
     CheckpointError,
     list_checkpoints,
     load_meta,
@@ -214,7 +215,7 @@ def best_checkpoint(run: LocalRun) -> BestInfo | None:
             path,
             dir_size(path),
             dict(meta.get("eval") or {}),
-            dict(meta.get("test") or {}),
+            dict(meta.get(TEST_KEY) or {}),
         )
     except (CheckpointError, ValueError, TypeError):
         return None

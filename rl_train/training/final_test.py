@@ -21,8 +21,6 @@ from rl_train.evaluation.episodes import EvalResult, evaluate
 from rl_train.evaluation.policy import Target, load_policy
 from rl_train.store import checkpoint
 
-TEST_KEY = "test"  # in best's meta.json: its score on the test episodes
-
 
 @dataclass
 class FinalScores:
@@ -68,5 +66,5 @@ def score_on_test_episodes(
         best_model, best_venv = load_policy(Target(best, config, "best"), raw)
         report.best = evaluate(best_model, best_venv, FINAL_EVAL_EPISODES, first_seed)
     test = {"first_seed": first_seed, **report.best.as_dict()}
-    checkpoint.add_to_meta(best_dir, TEST_KEY, test)
+    checkpoint.add_to_meta(best_dir, checkpoint.TEST_KEY, test)
     return report

@@ -74,7 +74,7 @@ def summary_lines(
     best = run_dir / CHECKPOINTS_DIR / checkpoint.BEST_DIR
     try:
         meta = checkpoint.load_meta(best)
-        tested = (meta.get("test") or {}).get("success_rate")
+        tested = (meta.get(checkpoint.TEST_KEY) or {}).get("success_rate")
         score = f"; test success {tested:.0%}" if tested is not None else ""
         lines.append(
             f"  best:         {best} (step {meta['step']:,}{score}; "

@@ -392,8 +392,8 @@ class ShmVecEnv(VecEnv):
         self._check_usable()
         layout = self._action_layout
         if layout.flat:
-            name = layout.arrays[0][0]
-            self._views[name][...] = np.asarray(actions).reshape(self._views[name].shape)
+            view = self._views[layout.flat]
+            view[...] = np.asarray(actions).reshape(view.shape)
             messages = [STEP] * self.n_workers
         else:  # a Dict or Tuple (or a leaf not in shared memory): env by env
             leaves = [

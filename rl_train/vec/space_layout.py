@@ -62,8 +62,10 @@ class SpaceLayout:
             if in_shared_memory(leaf)
         ]  # fmt: skip
         self.pickled = [path for path, leaf in leaves if not in_shared_memory(leaf)]
-        # The common case, a single array at the root: read and written without walking.
-        self.flat = not self.pickled and len(self.arrays) == 1 and self.arrays[0][1] == ()
+        # The common case, a single array at the root: its name; read and written without
+        # walking the tree.
+        single = not self.pickled and len(self.arrays) == 1 and self.arrays[0][1] == ()
+        self.flat: str | None = self.arrays[0][0] if single else None
 
     def specs(self, n_envs: int) -> list[tuple[str, tuple[int, ...], np.dtype]]:
         return [
@@ -76,7 +78,7 @@ class SpaceLayout:
     def write(self, views: dict[str, np.ndarray], env: int, value: Any) -> list[Any] | None:
         """Put one env's value into the arrays; returns its pickled leaves (None if none)."""
         if self.flat:
-            views[self.arrays[0][0]][env] = value
+            views[self.flat][env] = value
             return None
         for name, path, _ in self.arrays:
             views[name][env] = _get(value, path)
@@ -86,7 +88,7 @@ class SpaceLayout:
         """One env's value, from the arrays (copied: the env may keep it) and its pickled
         leaves."""
         if self.flat:
-            value = views[self.arrays[0][0]][env]
+            value = views[self.flat][env]
             return value.copy() if isinstance(value, np.ndarray) else value
         leaves = {path: views[name][env].copy() for name, path, _ in self.arrays}
         leaves.update(zip(self.pickled, pickled or [], strict=True))
@@ -97,7 +99,7 @@ class SpaceLayout:
     def batch(self, views: dict[str, np.ndarray], pickled: list[list[Any] | None]) -> Any:
         """Every env's value, batched: arrays copied, pickled leaves stacked."""
         if self.flat:
-            return views[self.arrays[0][0]].copy()
+            return views[self.flat].copy()
         arrays = {path: views[name].copy() for name, path, _ in self.arrays}
         for i, path in enumerate(self.pickled):
             arrays[path] = stack([env_leaves[i] for env_leaves in pickled])

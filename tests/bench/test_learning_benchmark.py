@@ -27,6 +27,17 @@ def learning(tmp_path, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
+def run_learning(tmp_path, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        learning(tmp_path, "--seeds", "0", "1"),
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.slow  # three short training runs and 40 evaluation episodes: CI's slow suite
 def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
     first = subprocess.Popen(
@@ -47,14 +58,7 @@ def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
     record = json.loads((tmp_path / "runs" / "reach-s0" / "run.json").read_text())
     assert record["state"] == "interrupted" and 0 < record["steps"] < STEPS
 
-    done = subprocess.run(
-        learning(tmp_path, "--seeds", "0", "1"),
-        cwd=REPO,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_learning(tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "resuming" in done.stdout and "reach-s1" in done.stdout
     document = json.loads((tmp_path / "learning.reach.json").read_text())
@@ -73,13 +77,6 @@ def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
     assert (tmp_path / "learning.reach.md").read_text().startswith("# Learning: reach, 2 seeds")
     assert (tmp_path / "learning.reach.png").stat().st_size > 10_000
 
-    again = subprocess.run(
-        learning(tmp_path, "--seeds", "0", "1"),
-        cwd=REPO,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_learning(tmp_path, timeout=300)
     assert again.returncode == 0 and "training" not in again.stdout  # all done: reported only
     assert json.loads((tmp_path / "learning.reach.json").read_text())["seeds"] == document["seeds"]
