@@ -23,6 +23,8 @@ def one_error_line(done) -> str:
         (["--env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
         (["--n-envs", "0"], "--n-envs"),
         (["--n-envs", "many"], "--n-envs"),
+        # the training envs' seeds stay below the validation seeds (docs/evaluation.md)
+        (["--n-envs", "1000001"], "--n-envs must be at most 1,000,000"),
         (["--total-timesteps", "-5"], "--total-timesteps"),
         (["--wandb-mode", "cloud"], "--wandb-mode"),
         (["--vec-env", "threads"], "--vec-env"),

@@ -201,6 +201,8 @@ def test_a_missing_or_corrupt_vecnormalize_is_refused(trained, damage):
     ("args", "named"),
     [
         (["--episodes", "0"], "--episodes"),
+        (["--episodes", "1000001"], "must be at most 1,000,000"),  # the seed streams' width
+        (["--n-envs", "17"], "must be at most 16"),
         (["--video", "no/such/dir/v.mp4"], "no directory"),
         (["--video", "v.avi"], ".mp4"),
         (["--video", "v.mp4", "--video-size", "big"], "WIDTHxHEIGHT"),

@@ -185,3 +185,16 @@ def test_without_the_extra_one_line_names_the_install(tmp_path):
     )
     result = run_python(code, timeout=120)
     assert_one_line_error(result, "pip install 'rl-train[sweep]'")
+
+
+def test_the_report_ranks_configurations_by_validation_never_by_the_test():
+    """`best` is the validation score of a trial's best checkpoint, `final` its final
+    policy's test score: a configuration better on the test but worse on validation comes
+    second (choosing on test episodes would bias their score again)."""
+    from rl_train.sweep.report import TrialRow, by_config
+
+    rows = [
+        TrialRow("t0", {"lr": "a"}, 0, "finished", best_success=0.6, final_success=0.95),
+        TrialRow("t1", {"lr": "b"}, 0, "finished", best_success=0.9, final_success=0.80),
+    ]
+    assert [group["config"] for group in by_config(rows)] == ["lr=b", "lr=a"]

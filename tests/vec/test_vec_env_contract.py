@@ -103,13 +103,14 @@ def test_every_space_steps_alike(vec_envs, obs, act, backends):
     assert all(info["TimeLimit.truncated"] in (True, False) for info in infos)
 
 
-def test_rewards_are_float32_as_dummy_vec_envs(vec_envs):
+def test_rewards_are_float32_and_infos_a_list_as_dummy_vec_envs(vec_envs):
     venvs = vec_envs(backends=("dummy", "shm"))
-    dtypes = set()
+    kinds = set()
     for venv in venvs.values():
         venv.reset()
-        dtypes.add(venv.step(np.zeros((N_ENVS, 3), np.float32))[1].dtype)
-    assert dtypes == {np.dtype(np.float32)}
+        _, rewards, _, infos = venv.step(np.zeros((N_ENVS, 3), np.float32))
+        kinds.add((rewards.dtype, type(infos)))
+    assert kinds == {(np.dtype(np.float32), list)}
 
 
 def test_nested_spaces_batch_like_the_envs_one_by_one(vec_envs):
