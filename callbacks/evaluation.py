@@ -24,8 +24,9 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from callbacks.checkpoint import save_best
-from rl_train.evaluation.episodes import EvalResult, evaluate
+from rl_train.evaluation.episodes import evaluate
 from rl_train.evaluation.renderer import BackgroundRenderer, Rendered
+from rl_train.evaluation.result import EvalResult
 from rl_train.store import checkpoint
 from rl_train.tracking.client import Tracker
 

@@ -80,6 +80,13 @@ gym.register(
     kwargs={"obs": "box", "act": "nested", "length": 10},
 )
 
+# A policy `rl-train export` refuses: PPO acts in a MultiDiscrete with a MultiCategorical.
+gym.register(
+    "SpacesMultiDiscrete-v0",
+    entry_point="space_envs:SpacesEnv",
+    kwargs={"obs": "box", "act": "multi-discrete", "length": 10},
+)
+
 
 class MakeSpacesEnv:
     """A picklable constructor (SubprocVecEnv and ShmVecEnv pickle it into their workers)."""

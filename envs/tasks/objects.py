@@ -5,7 +5,8 @@ the cube relative to the end effector. Achieved goal: the cube position.
 Rewards, with d_goal the cube-to-goal distance and d_hand the hand-to-cube distance
 (pick-and-place has a staged dense reward of its own and calls this one "distance"):
   dense   -(d_goal + HAND_WEIGHT x d_hand): the hand term leads PPO to the cube first,
-          which the goal term alone (panda-gym's dense reward) does not
+          which the goal term alone (panda-gym's dense reward) does not; push aims it at
+          the cube's far side from the goal instead of its centre (tasks/push.py)
   sparse  -1 until d_goal < 5 cm, then 0
 HER relabels goals: the hand term does not depend on the goal, so compute_reward reads
 it from info["hand_distance"], which every step reports.

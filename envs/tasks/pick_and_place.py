@@ -19,7 +19,7 @@ and lift / goal_lift the cube's and the goal's height above the cube's resting h
             A goal on the table needs no lift: there lifted = grasp. The grasp comes from
             PyBullet's contact points, not from distances: a hand beside the cube with
             closed fingers is not holding it.
-  distance  -(d_goal + 0.5 x d_hand), the dense reward push uses (and this task had before)
+  distance  -(d_goal + 0.5 x d_hand), the objects' dense reward (this task's before)
   sparse    -1 until d_goal < 5 cm, then 0
 held_start=p: that share of the episodes begins with the cube in the closed gripper (for
 training: the evaluation envs never get it; see _start_held).

@@ -20,12 +20,18 @@ from rl_train.config.train_config import (
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="rl-train eval",
-        description="Evaluate a trained policy: success rate (95%% Wilson interval), return "
+        description="Evaluate a trained policy: success rate (95% Wilson interval), return "
         "and episode length over fresh episodes, optionally an MP4 of its first episodes. "
         "RUN is a run id, name or path (its best checkpoint, else the latest), or a "
-        "checkpoint dir.",
+        "checkpoint dir; or, with --policy, a file from `rl-train export`.",
     )
-    parser.add_argument("target", metavar="RUN|CHECKPOINT")
+    parser.add_argument("target", metavar="RUN|CHECKPOINT", nargs="?")
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="play an exported policy (.onnx with ONNX Runtime, no torch; .pt with torch) in "
+        "the env it names, on the episodes its run's checkpoints are evaluated on",
+    )
     parser.add_argument("--checkpoint", metavar="latest|best|STEP", help="which checkpoint of RUN")
     parser.add_argument(
         "--episodes",
@@ -45,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--n-envs",
-        "--n_envs",
         type=whole_number(1, MAX_EVAL_ENVS),
         default=None,
         help="envs played in parallel (default: 8); the episodes are the same however many",
@@ -58,7 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--env-kwargs",
-        "--env_kwargs",
         nargs="+",
         type=key_value,
         default=[],
@@ -80,14 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--video-size", default="480x360", metavar="WxH", help="default: 480x360")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument(
-        "--output-dir", "--output_dir", default="runs", help="where runs live (default: runs/)"
-    )
+    parser.add_argument("--output-dir", default="runs", help="where runs live (default: runs/)")
     return parser
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.policy is not None:
+        return _main_exported(args, parser)
+    if args.target is None:
+        parser.error("name the RUN or CHECKPOINT to evaluate, or an exported --policy FILE")
     video = Path(args.video) if args.video else None
     size = None
     if video is not None:
@@ -128,6 +135,49 @@ def main(argv: list[str]) -> int:
         print(json.dumps(document, indent=1))
     else:
         print(_text(document))
+    return 0
+
+
+def _main_exported(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`rl-train eval --policy FILE`: the file's policy, in this process (no torch for ONNX)."""
+    given = {"RUN": args.target, "--checkpoint": args.checkpoint, "--video": args.video}
+    given["--stochastic"] = args.stochastic or None
+    for flag, value in given.items():
+        if value is not None:  # an exported policy: deterministic, no checkpoints, no renderer
+            parser.error(f"{flag} does not go with --policy")
+    from rl_train.export.files import ExportedPolicy
+    from rl_train.export.playback import evaluate_exported
+
+    policy = ExportedPolicy(Path(args.policy))
+    meta = policy.metadata
+    env_id = meta["env_id"]
+    if args.env is not None:  # a task names the variant of the file's robot and model
+        from rl_train.config.resolve import env_id_of
+        from rl_train.config.train_config import TrainConfig
+
+        robot = TrainConfig(robot_type=meta["robot_type"], use_simple_env=meta["use_simple_env"])
+        env_id = env_id_of(args.env, robot)
+    if args.env_kwargs:
+        from rl_train.evaluation.checkpoint_eval import check_env_kwargs
+
+        check_env_kwargs(env_id, dict(args.env_kwargs))
+    run_seed = meta["run_seed"]
+    seed = args.seed if args.seed is not None else run_seed + TEST_SEEDS
+    n_envs = min(args.n_envs or 8, args.episodes)
+    result = evaluate_exported(policy, env_id, args.episodes, seed, n_envs, dict(args.env_kwargs))
+    document = {
+        "checkpoint": str(policy.path),
+        "which": f"exported {policy.format}",
+        "step": meta["step"],
+        "env_id": env_id,
+        "seed": seed,
+        "n_envs": n_envs,
+        **result.as_dict(),
+        "policy": {"path": str(policy.path), "format": policy.format, "metadata": meta},
+        "seeds": _seed_stream(seed, run_seed),
+        "env_kwargs": dict(args.env_kwargs),
+    }
+    print(json.dumps(document, indent=1) if args.json else _text(document))
     return 0
 
 

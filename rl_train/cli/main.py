@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.cli.eval import main as eval_main
 
             return eval_main(argv[1:])
+        if argv[:1] == ["export"]:
+            from rl_train.cli.export import main as export_main
+
+            return export_main(argv[1:])
         if argv[:1] == ["train"]:
             argv = argv[1:]
         return _train(argv)

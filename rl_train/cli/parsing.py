@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse prints usage plus the error; users get one line that names the fix."""
+    """argparse prints usage plus the error; users get one line that names the fix.
+
+    Every long flag takes both spellings, `--n-envs` and `--n_envs`: the offline-mode guide
+    and rl-zoo print the underscore ones, our help the hyphen ones. A flag is declared once,
+    hyphenated; an underscore spelling typed is read as its hyphen twin (up to a bare `--`,
+    after which the words are not this parser's)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        args = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(self._hyphenated(args), namespace)
+
+    def _hyphenated(self, args: list[str]) -> list[str]:
+        words = []
+        for i, word in enumerate(args):
+            if word == "--":
+                return words + args[i:]
+            flag, equals, value = word.partition("=")
+            if flag.startswith("--") and "_" in flag and flag not in self._option_string_actions:
+                twin = "--" + flag[2:].replace("_", "-")
+                if twin in self._option_string_actions:
+                    word = twin + equals + value
+            words.append(word)
+        return words
 
 
 def whole_number(minimum: int, maximum: int | None = None):
@@ -45,6 +68,30 @@ def key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(
             f"{key}: the value {value!r} is not YAML ({first})"
         ) from None
+
+
+def hyperparameter(text: str) -> dict[str, Any]:
+    """An argparse type: KEY=VALUE, or rl-zoo's KEY:VALUE, the value read as YAML; a dotted
+    KEY sets one key inside a mapping (policy_kwargs.net_arch=[64,64]). Returned nested:
+    {"policy_kwargs": {"net_arch": [64, 64]}}."""
+    import re
+
+    import yaml
+
+    match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*[=:](.*)", text, flags=re.S)
+    if not match or ".." in match.group(1) or match.group(1).endswith("."):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (or KEY:VALUE), got {text!r}")
+    key, raw = match.groups()
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise argparse.ArgumentTypeError(
+            f"{key}: the value {raw!r} is not YAML ({first})"
+        ) from None
+    for part in reversed(key.split(".")[1:]):
+        value = {part: value}
+    return {key.split(".")[0]: value}
 
 
 def seconds_value(text: str) -> float:

@@ -26,9 +26,7 @@ from rl_train.units import format_duration, human_size, parse_age
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--output-dir", "--output_dir", default="runs", help="where runs live (default: runs/)"
-    )
+    common.add_argument("--output-dir", default="runs", help="where runs live (default: runs/)")
     parser = OneLineParser(
         prog="rl-train runs",
         description="Inspect, watch, export, plot, sync and clean local (offline) runs. "
@@ -57,13 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help=f"metric key, repeatable (default: {', '.join(runs_plot_defaults())})",
     )
-    p.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG to write")
 
     p = sub.add_parser("sync", parents=[common], help="upload runs with `wandb sync`")
     p.add_argument("runs", nargs="*", metavar="RUN", help="default: every unsynced run")
     p.add_argument("--finished-only", action="store_true", help="skip crashed/interrupted runs")
     p.add_argument("--older-than", metavar="AGE", help="only runs idle for AGE (30m, 12h, 2d)")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="W&B logs, journal, checkpoints, code: whole?"
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="default: every run")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="cut W&B logs that end inside a record back to their last whole record "
+        "(the original kept as .bak)",
+    )
 
     p = sub.add_parser("clean", parents=[common], help="delete runs to free disk")
     p.add_argument("runs", nargs="*", metavar="RUN", help="these runs (default: all that match)")
@@ -73,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also delete runs that are not synced")
     p.add_argument("--dry-run", action="store_true", help="show what would be freed")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = sub.add_parser(
+        "pack", parents=[common], help="one portable .tar.gz of a run, checksums inside"
+    )
+    p.add_argument("run", metavar="RUN")
+    p.add_argument(
+        "-o", "--output", metavar="FILE.tar.gz", help="default: <run name>.tar.gz in this folder"
+    )
+
+    p = sub.add_parser(
+        "unpack", parents=[common], help="a packed run into --output-dir, checked first"
+    )
+    p.add_argument("archive", metavar="FILE.tar.gz")
 
     p = sub.add_parser("dashboard", parents=[common], help="TensorBoard on the runs")
     p.add_argument("runs", nargs="*", metavar="RUN", help="default: every run under --output-dir")
@@ -372,6 +394,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not todo:
         print("nothing to sync")
         return 0
+    todo, damaged = _verified(todo)
+    if damaged and (args.runs or not todo):
+        raise UserError(damaged[0] + (f" (and {len(damaged) - 1} more)" if damaged[1:] else ""))
     if args.dry_run:
         for plan in todo:
             print(f"would sync {plan.run.name} ({plan.run.run_id}), oldest first:")
@@ -397,10 +422,58 @@ def cmd_sync(args: argparse.Namespace) -> int:
             failed.append(str(exc))
             continue
         print(f"synced {plan.run.name} ({plan.run.run_id}): {len(plan.folders)} W&B folder(s)")
+    failed += damaged
     if failed:
         more = f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""
         raise UserError(failed[0] + more, exit_code=1)
     return 0
+
+
+def _verified(plans: list[sync.SyncPlan]) -> tuple[list[sync.SyncPlan], list[str]]:
+    """The plans whose runs' data is whole (store/verify.py), and a line for each other."""
+    from rl_train.store.verify import verify_run
+
+    sound, damaged = [], []
+    for plan in plans:
+        verdict = verify_run(plan.run)
+        for finding in verdict.findings:
+            if not finding.damaged:
+                print(f"rl-train: warning: {plan.run.name}: {finding.what}", file=sys.stderr)
+        if not verdict.damaged:
+            sound.append(plan)
+            continue
+        first = verdict.damaged[0]
+        fix = (
+            f"rl-train runs verify {plan.run.name} --repair, then sync"
+            if first.repairable
+            else f"restore it, or see rl-train runs verify {plan.run.name}"
+        )
+        damaged.append(f"{plan.run.name} is damaged, not synced: {first.what}; {fix}")
+    return sound, damaged
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rl_train.store.verify import repair_run, verify_run
+
+    selected = _selected(args)
+    if not selected:
+        print(f"no runs under {args.output_dir}")
+        return 0
+    if args.repair and args.runs:
+        _refuse_in_use(selected, "repair it when it ends")
+    damaged = 0
+    for run in selected:
+        if args.repair and run.in_use() is None:
+            for repaired in repair_run(run):
+                print(f"{run.name}: cut {repaired} back to its last whole record (.bak kept)")
+        verdict = verify_run(run)
+        state = "damaged" if verdict.damaged else "ok"
+        print(f"{run.name} ({run.run_id}): {state}; checked {', '.join(verdict.checked)}")
+        for finding in verdict.findings:
+            mark = "damaged" if finding.damaged else "note"
+            print(f"  {mark}: {finding.what}")
+        damaged += bool(verdict.damaged)
+    return 1 if damaged else 0
 
 
 # ---------------------------------------------------------------- clean
@@ -450,6 +523,39 @@ def _confirm(question: str) -> bool:
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
     except EOFError:
         return False
+
+
+# ---------------------------------------------------------------- pack / unpack
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from rl_train.cli.export import check_writable
+    from rl_train.store.pack import pack_run
+
+    run = query.resolve_run(Path(args.output_dir), args.run)
+    output = Path(args.output or f"{run.name}.tar.gz")
+    check_writable(output)
+    packed = pack_run(run, output)
+    links = f", {len(packed.skipped_links)} link(s) left out" if packed.skipped_links else ""
+    print(
+        f"packed {run.name} ({run.run_id}): {packed.files} files, "
+        f"{human_size(packed.bytes)} -> {output} ({human_size(output.stat().st_size)}){links}"
+    )
+    return 0
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from rl_train.store.pack import unpack_run
+
+    run = unpack_run(Path(args.archive), Path(args.output_dir))
+    then = (
+        f"evaluate it with rl-train eval {run.path}"
+        if run.state == "finished"
+        else f"resume it with rl-train --resume {run.path}"
+    )
+    checked = "every file matches its checksum"
+    print(f"unpacked {run.name} ({run.run_id}) into {run.path}: {checked}; {then}")
+    return 0
 
 
 # ---------------------------------------------------------------- dashboard
@@ -502,6 +608,9 @@ COMMANDS = {
     "plot": cmd_plot,
     "sync": cmd_sync,
     "clean": cmd_clean,
+    "verify": cmd_verify,
+    "pack": cmd_pack,
+    "unpack": cmd_unpack,
     "dashboard": cmd_dashboard,
 }
 

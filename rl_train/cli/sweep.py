@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="GPUs a trial asks for; its learner then runs on the GPU (--device auto; default: 0)",
     )
     parser.add_argument("--name", help="the sweep's name and folder (default: sweep-<time>)")
-    parser.add_argument("--output-dir", default="runs", help="where the sweep's folder goes")
+    parser.add_argument(
+        "--output-dir", default="runs", help="where the sweep's folder goes (default: runs/)"
+    )
     parser.add_argument(
         "--resume",
         metavar="NAME",
@@ -67,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A sweep's set-up, which --resume keeps as it was: given with --resume, refused.
+_RESUME_FIXED = {
+    "--num-samples": "num_samples",
+    "--max-concurrent": "max_concurrent",
+    "--cpus-per-trial": "cpus_per_trial",
+    "--gpus-per-trial": "gpus_per_trial",
+    "--name": "name",
+}
+
+
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     if "--" in argv:
         at = argv.index("--")
@@ -76,6 +88,7 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _spec_from_args(args: argparse.Namespace, train_argv: list[str]) -> SweepSpec:
     from rl_train.cli.train import config_from_args
+    from rl_train.config.hyperparams import merge
 
     spec = SweepSpec.from_file(Path(args.config)) if args.config else SweepSpec(name="")
     if train_argv:
@@ -87,7 +100,9 @@ def _spec_from_args(args: argparse.Namespace, train_argv: list[str]) -> SweepSpe
                 f"{flag} after `--` is the sweep's to set; use the sweep's --name, "
                 "--output-dir, --seeds or --resume"
             )
-        spec.base.update({name: getattr(config, name) for name in explicit})
+        if "hyperparams" in explicit:  # every trial's, under the sampled ones
+            spec.hyperparams = merge(spec.hyperparams, config.hyperparams)
+        spec.base.update({name: getattr(config, name) for name in explicit - {"hyperparams"}})
     if args.seeds is not None:
         spec.seeds = parse_seeds(args.seeds)
     if args.num_samples is not None:
@@ -133,6 +148,15 @@ def main(argv: list[str]) -> int:
     own, train_argv = _split(argv)
     args = build_parser().parse_args(own)
     output_dir = Path(args.output_dir).resolve()
+    if args.report and args.resume:
+        raise UserError("--report and --resume go apart: report a sweep, or continue it")
+    if args.resume:
+        dropped = [f for f, value in _RESUME_FIXED.items() if getattr(args, value) is not None]
+        if dropped:
+            raise UserError(
+                f"{dropped[0]} cannot change when a sweep resumes (it continues as it was set "
+                f"up); resume without it, or start a new sweep"
+            )
     if args.report:
         from rl_train.sweep.report import write_report
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from rl_train.cli.parsing import OneLineParser, seconds_value, whole_number
+from rl_train.cli.parsing import OneLineParser, hyperparameter, seconds_value, whole_number
 from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
     DEVICES,
@@ -20,15 +21,21 @@ from rl_train.config.train_config import (
     wandb_mode_from_env,
 )
 
+COMMANDS = """commands (each has its own --help):
+  rl-train [train] [FLAGS]      train PPO (this page)
+  rl-train eval RUN             how good a trained policy is: success rate, return, a video
+  rl-train export RUN           the policy as an ONNX or TorchScript file, checked against SB3
+  rl-train runs COMMAND         list, show, watch, export, plot, sync, pack, unpack, clean runs
+  rl-train sweep [FLAGS] -- ... many seeds or a search on Ray Tune"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="rl-train",
-        description=(
-            "Train PPO on a Franka Panda task, logged locally first (W&B offline + TensorBoard). "
-            "`rl-train runs --help` manages the recorded runs; `rl-train eval --help` "
-            "evaluates a trained policy."
-        ),
+        description="Train PPO on a Franka Panda task, logged locally first (W&B offline + "
+        "TensorBoard).",
+        epilog=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     env = parser.add_argument_group("environment")
     env.add_argument(
@@ -39,16 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env.add_argument(
         "--use-simple-env",
-        "--use_simple_env",
         action="store_true",
         help="kinematic Panda (numpy, no physics engine) instead of PyBullet",
     )
     env.add_argument(
-        "--robot-type", "--robot_type", default="panda", help="robot arm: panda or kuka (reach)"
+        "--robot-type", default="panda", help="robot arm: panda or kuka (reach) (default: panda)"
     )
     env.add_argument(
         "--n-envs",
-        "--n_envs",
         type=whole_number(1),
         default=None,
         help=f"parallel environments (default: {DEFAULT_N_ENVS}, or the hyperparameter "
@@ -56,14 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env.add_argument(
         "--n-workers",
-        "--n_workers",
         type=whole_number(1),
         default=0,
         help="worker processes for --vec-env shm (default: one per usable core)",
     )
     env.add_argument(
         "--vec-env",
-        "--vec_env",
         choices=VEC_ENVS,
         default=None,
         help="shm: several envs per worker over shared memory; subproc: SB3, one process per "
@@ -74,12 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("training")
     run.add_argument(
         "--total-timesteps",
-        "--total_timesteps",
         type=whole_number(1),
         default=0,
         help="env steps to train for (default: the env's shipped n_timesteps)",
     )
-    run.add_argument("--seed", type=whole_number(0), default=0)
+    run.add_argument(
+        "--seed",
+        type=whole_number(0),
+        default=0,
+        help="training env r starts from seed + r; validation and test episodes from "
+        "seed + 1,000,000 and + 2,000,000 (default: 0)",
+    )
     run.add_argument(
         "--config",
         dest="config_file",
@@ -87,8 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML of PPO hyperparameters overriding the shipped per-env defaults",
     )
     run.add_argument(
+        "--hyperparams",
+        "-params",
+        dest="hyperparams",
+        nargs="+",
+        action="extend",
+        type=hyperparameter,
+        metavar="KEY=VALUE",
+        help="PPO hyperparameters over the shipped ones and --config, values read as YAML: "
+        "learning_rate=1e-3 n_steps=128 policy_kwargs.net_arch=[64,64] (rl-zoo's "
+        "`-params learning_rate:0.001` too); recorded in the run's config.yaml",
+    )
+    run.add_argument(
         "--checkpoint-freq",
-        "--checkpoint_freq",
         type=whole_number(0),
         default=10_000,
         help="env steps between checkpoints, 0 for only the final one (default: 10000)",
@@ -101,7 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--eval-freq",
-        "--eval_freq",
         type=whole_number(0),
         default=None,
         help="env steps between evaluations on envs of their own, on validation episodes, 0 "
@@ -135,13 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a run from its newest valid checkpoint: a run dir, a checkpoint dir, "
         "or 'latest' (the newest unfinished run under --output-dir)",
     )
-    run.add_argument("--run-name", "--run_name", default="", help="default: <env>-s<seed>-<time>")
-    run.add_argument("--output-dir", "--output_dir", default="runs", help="default: runs/")
+    run.add_argument("--run-name", default="", help="default: <env>-s<seed>-<time>")
+    run.add_argument("--output-dir", default="runs", help="default: runs/")
 
     wandb = parser.add_argument_group("logging")
     wandb.add_argument(
         "--wandb-mode",
-        "--wandb_mode",
         choices=WANDB_MODES,
         default=None,
         help="offline: log locally, `rl-train runs sync` later; online: upload as it trains "
@@ -172,13 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wandb.add_argument(
         "--no-use-wandb",
-        "--no_use_wandb",
         dest="wandb_mode",
         action="store_const",
         const="disabled",
         help=argparse.SUPPRESS,
     )
-    wandb.add_argument("--wandb-project", "--wandb_project", default="rl-train")
+    wandb.add_argument(
+        "--wandb-project", default="rl-train", help="the W&B project (default: rl-train)"
+    )
     wandb.add_argument(
         "--log-profile",
         choices=LOG_PROFILES,
@@ -186,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: SB3's keys once per rollout; heavy: also per-episode metrics and "
         "gradient/parameter histograms (default: default)",
     )
-    wandb.add_argument("--wandb-entity", "--wandb_entity", default=None)
+    wandb.add_argument(
+        "--wandb-entity", default=None, help="the W&B entity (default: your W&B default)"
+    )
     wandb.add_argument(
         "--wandb-checkpoints",
         choices=WANDB_CHECKPOINTS,
@@ -238,5 +258,16 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         eval_video=args.eval_video,
         log_profile=args.log_profile,
         device=args.device,
+        hyperparams=given_hyperparams(args.hyperparams),
     )
     return config, explicit, args.resume
+
+
+def given_hyperparams(pairs: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """--hyperparams, one mapping (a later KEY over an earlier one; dotted keys merged)."""
+    from rl_train.config.hyperparams import merge
+
+    given: dict[str, Any] = {}
+    for pair in pairs or []:
+        given = merge(given, pair)
+    return given

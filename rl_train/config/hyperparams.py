@@ -74,8 +74,12 @@ def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
     allowed = _ppo_argument_names() | set(OWN_KEYS)
     unknown = sorted(set(data) - allowed)
     if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise UserError(
-            f"{source}: unknown key {unknown[0]!r}; "
+            f"{source}: unknown key {unknown[0]!r}; {hint}"
             f"valid keys are PPO arguments and {', '.join(OWN_KEYS)} "
             f"(e.g. learning_rate, n_steps, batch_size)"
         )

@@ -84,10 +84,8 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
         table = hyperparams.merge(
             table, hyperparams.from_file(Path(config.config_file), config.env_id)
         )
-    if config.hyperparams:  # given by a caller (a sweep's trial): on top of everything
-        table = hyperparams.merge(
-            table, hyperparams.validate(config.hyperparams, "hyperparameters")
-        )
+    if config.hyperparams:  # --hyperparams, or a sweep trial's: on top of everything
+        table = hyperparams.merge(table, hyperparams.validate(config.hyperparams, "--hyperparams"))
     if not cli_n_envs_given and "n_envs" in table:
         config.n_envs = int(table["n_envs"])
     table.pop("n_envs", None)

@@ -51,6 +51,7 @@ REFUSED = {
     "use_simple_env",
     "robot_type",
     "config_file",
+    "hyperparams",
     "seed",
     "wandb_project",
     "wandb_entity",
@@ -99,6 +100,21 @@ def locate(target: str, output_dir: str) -> tuple[Path, Path | None]:
     return path, None
 
 
+def _check_same_hyperparams(given: dict, run: dict, run_dir: Path, prefix: str = "") -> None:
+    """--hyperparams on resume: only the values the run already has (a nested mapping is
+    compared key by key, as --hyperparams merges it)."""
+    for key, value in given.items():
+        current = run.get(key) if isinstance(run, dict) else None
+        if isinstance(value, dict) and isinstance(current, dict):
+            _check_same_hyperparams(value, current, run_dir, f"{prefix}{key}.")
+        elif value != current:
+            raise UserError(
+                f"--hyperparams {prefix}{key}={value!r} differs from run {run_dir.name}'s "
+                f"({current!r}); hyperparameters cannot change on resume: start a new run "
+                "for a different experiment, or resume without it"
+            )
+
+
 def choose_checkpoint(run_dir: Path, named: Path | None) -> checkpoint.Checkpoint | None:
     """The named (or newest) valid checkpoint, falling back to older ones with a warning;
     None when there is none."""
@@ -125,7 +141,9 @@ def resume_plan(
     from (None: from step 0). Call it with the run's lock held: it reads the checkpoints."""
     config = read_config(run_dir)
     config.output_dir, config.run_name = str(run_dir.parent), run_dir.name
-    for name in sorted(explicit - OVERRIDABLE - LOCATING):
+    if "hyperparams" in explicit:
+        _check_same_hyperparams(cli.hyperparams, config.hyperparams, run_dir)
+    for name in sorted(explicit - OVERRIDABLE - LOCATING - {"hyperparams"}):
         if getattr(cli, name, None) != getattr(config, name, None):
             raise UserError(
                 f"{flag(name)} differs from the run being resumed "

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rl_train.errors import UserError
-from rl_train.evaluation.episodes import EvalResult, evaluate
+from rl_train.evaluation.episodes import evaluate
 from rl_train.evaluation.policy import Target, load_policy
+from rl_train.evaluation.result import EvalResult
 from rl_train.vec.failures import EnvWorkerError, close_quietly
 from rl_train.vec.make import make_eval_vec_env
 

@@ -8,7 +8,7 @@
                        best/ (the best policy by evaluation), best-history/<step>/ (bests
                        a kept checkpoint names), set-aside/<time>/ (what a resume from an
                        older checkpoint moved out of the way) (store/checkpoint.py)
-    code/              the code snapshot (store/snapshot.py)
+    code/              the code snapshot and its manifest.json of checksums (store/snapshot.py)
     tb/                TensorBoard event files
     videos/            eval-<step>.mp4 of the evaluations (--eval-video)
     wandb/             W&B's run folders: offline-run-*/ or run-*/, each with run-<id>.wandb

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_train.store.atomic import write_text_atomic
-from rl_train.store.layout import RECORD_FILE
+from rl_train.store.layout import RECORD_FILE, WANDB_DIR
 
 STATES = ("running", "finished", "interrupted", "crashed", "aborted")
 
@@ -77,6 +77,7 @@ class RunRecord:
     def load_or_new(cls, run_dir: Path, config: Any) -> RunRecord:
         if (run_dir / RECORD_FILE).exists():
             record = cls.load(run_dir)
+            record.moved_to(run_dir)
             record.total_timesteps = config.total_timesteps
         else:
             record = cls(
@@ -91,6 +92,13 @@ class RunRecord:
         record.session_start_step = record.steps
         record.timings = {}
         return record
+
+    def moved_to(self, run_dir: Path) -> None:
+        """Name the run's folders where the run is now: it may have been moved, resumed from
+        another folder or unpacked on another machine (store/pack.py), and the record keeps
+        the paths it was written with."""
+        self.run_dir = str(run_dir)
+        self.wandb_dirs = [str(run_dir / WANDB_DIR / Path(d).name) for d in self.wandb_dirs]
 
     def save(self) -> None:
         data = asdict(self)

@@ -7,9 +7,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from rl_train.store.checkpoint import sha256_of
+
 PACKAGES = ("rl_train", "envs", "callbacks")
 SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".cfg", ".txt"}
 TOP_LEVEL_FILES = ("pyproject.toml", "Makefile", "README.md")
+MANIFEST_FILE = "manifest.json"  # sha256 of every copied source file
 
 
 def project_root() -> Path:
@@ -38,13 +41,18 @@ def _source_files(root: Path) -> list[Path]:
 
 
 def write_snapshot(target: Path, root: Path | None = None) -> Path:
-    """Copy our sources into target/ and record git state in target/git.json + diff.patch."""
+    """Copy our sources into target/ with their checksums (manifest.json), and record git
+    state in target/git.json + diff.patch."""
     root = root or project_root()
     target.mkdir(parents=True, exist_ok=True)
+    digests = {}
     for source in _source_files(root):
         destination = target / source.relative_to(root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
+        digests[destination.relative_to(target).as_posix()] = sha256_of(destination)
+    # What `rl-train runs verify` checks the snapshot against (store/verify.py).
+    (target / MANIFEST_FILE).write_text(json.dumps(digests, indent=1) + "\n")
     commit = _git(root, "rev-parse", "HEAD")
     git_info = {
         "commit": commit.strip() if commit else None,

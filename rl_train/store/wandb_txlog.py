@@ -216,6 +216,20 @@ def cut_history_after(path: str | Path, step: int) -> int:
     return dropped
 
 
+def cut_to_whole_records(path: str | Path) -> bool:
+    """A log cut short (a power cut, a full disk) rewritten with its whole records only,
+    the original kept as `<file>.bak`; False when it was whole already."""
+    path = Path(path)
+    scanned = scan(path)
+    if not scanned.truncated:
+        return False
+    backup = path.with_name(path.name + ".bak")
+    if not backup.exists():
+        os.link(path, backup)
+    write_bytes_atomic(path, _frame(scanned.raw))
+    return True
+
+
 def _row_step(record) -> int:
     if record.history.HasField("step"):
         return record.history.step.num

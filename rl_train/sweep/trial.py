@@ -18,7 +18,7 @@ from ray.tune.trainable.function_trainable import wrap_function
 
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
-from rl_train.evaluation.episodes import EvalResult
+from rl_train.evaluation.result import EvalResult
 from rl_train.store import journal
 from rl_train.store.layout import JOURNAL_FILE, RECORD_FILE
 from rl_train.store.lock import RunInUse

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rl_train.config.train_config import TrainConfig
 
 if TYPE_CHECKING:
-    from rl_train.evaluation.episodes import EvalResult
+    from rl_train.evaluation.result import EvalResult
     from rl_train.training.outcome import TrainResult
 
 

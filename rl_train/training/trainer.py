@@ -35,8 +35,8 @@ from callbacks.throughput import ThroughputCallback
 from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.config.train_config import MAX_EVAL_ENVS, VALIDATION_SEEDS
 from rl_train.errors import UserError
-from rl_train.evaluation.episodes import EvalResult
 from rl_train.evaluation.renderer import BackgroundRenderer
+from rl_train.evaluation.result import EvalResult
 from rl_train.evaluation.stats import rollout_success_rate
 from rl_train.store import checkpoint, journal, snapshot, upload, wandb_txlog
 from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR, VIDEOS_DIR

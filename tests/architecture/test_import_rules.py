@@ -24,10 +24,15 @@ LIGHT_MODULES = [
     "rl_train.cli.eval",
     "rl_train.cli.sweep",
     "rl_train.cli.watch",
+    "rl_train.cli.export",
     "rl_train.sweep.spec",
     "rl_train.sweep.report",
     "rl_train.training.entry",
     "rl_train.evaluation.stats",
+    "rl_train.evaluation.result",
+    # `rl-train eval --policy FILE.onnx` acts with ONNX Runtime alone
+    "rl_train.export.playback",
+    "rl_train.export.files",
     "rl_train.evaluation.video",
     "rl_train.evaluation.renderer",
     "rl_train.evaluation.render_process",
@@ -64,6 +69,8 @@ LIGHT_MODULES = [
     "rl_train.store.record",
     "rl_train.store.snapshot",
     "rl_train.store.plotting",
+    "rl_train.store.pack",
+    "rl_train.store.verify",
 ]
 PACKAGES = ("rl_train", "envs", "callbacks")
 
@@ -158,7 +165,8 @@ ALLOWED = {
     "evaluation": {"config", "store", "vec"},
     "training": {"config", "store", "tracking", "vec", "evaluation"},
     "sweep": {"config", "store", "training", "evaluation"},
-    "cli": {"config", "store", "tracking", "training", "evaluation", "sweep"},
+    "export": {"config", "store", "vec", "evaluation", "training"},
+    "cli": {"config", "store", "tracking", "training", "evaluation", "sweep", "export"},
 }
 
 

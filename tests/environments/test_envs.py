@@ -16,6 +16,7 @@ from scripted_arm import p_control, pick_and_place_steps
 
 import envs
 from envs import panda_kinematics as kinematics
+from envs.tasks.push import PUSH_OFFSET, push_point
 
 PHYSICS_IDS = [i for i in envs.registered_ids() if not i.endswith("Simple-v0")]
 SIMPLE_ID = "rltrain/PandaReachSimple-v0"
@@ -347,8 +348,32 @@ def test_sparse_and_dense_rewards_agree_with_success():
     env = make("rltrain/PandaPush-v0")
     env.reset(seed=0)
     _, reward, _, _, info = env.step(env.action_space.sample())
-    cube_to_goal = np.linalg.norm(env.unwrapped.task.cube_position() - env.unwrapped.goal)
-    assert reward == pytest.approx(-(cube_to_goal + 0.5 * info["hand_distance"]), abs=1e-5)
+    cube, goal = env.unwrapped.task.cube_position(), env.unwrapped.goal
+    hand_to_point = np.linalg.norm(info["hand_position"] - push_point(cube, goal))
+    assert reward == pytest.approx(-(np.linalg.norm(cube - goal) + 0.5 * hand_to_point), abs=1e-5)
+    env.close()
+
+
+def test_the_push_reward_leads_the_hand_behind_the_cube_not_to_its_near_side():
+    """A goal between the cube and the arm: the hand must go round the cube. The reward
+    pays for the far side (PUSH_OFFSET behind the cube, seen from the goal), not the side
+    the hand comes from."""
+    env = make("rltrain/PandaPush-v0")
+    task = env.unwrapped.task
+    cube, goal = np.array([0.05, 0.0, 0.02]), np.array([-0.10, 0.0, 0.02])
+    far_side = {"hand_position": cube + [PUSH_OFFSET, 0.0, 0.0]}
+    near_side = {"hand_position": cube - [PUSH_OFFSET, 0.0, 0.0]}
+    assert task.compute_reward(cube, goal, far_side) == pytest.approx(-0.15)
+    assert task.compute_reward(cube, goal, near_side) == pytest.approx(-0.15 - PUSH_OFFSET)
+    # Closer to the goal than PUSH_OFFSET, the point slides to the cube's centre instead of
+    # swinging round it; relabelled onto itself (HER), it is the centre.
+    np.testing.assert_allclose(push_point(cube, cube + [0.01, 0.0, 0.0]), cube - [0.01, 0, 0])
+    np.testing.assert_allclose(push_point(cube, cube), cube)
+    # batched, as HER calls it
+    both = task.compute_reward(
+        np.stack([cube, cube]), np.stack([goal, goal]), [far_side, near_side]
+    )
+    np.testing.assert_allclose(both, [-0.15, -0.15 - PUSH_OFFSET], rtol=1e-6)
     env.close()
 
 

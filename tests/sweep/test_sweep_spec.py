@@ -198,3 +198,23 @@ def test_the_report_ranks_configurations_by_validation_never_by_the_test():
         TrialRow("t1", {"lr": "b"}, 0, "finished", best_success=0.9, final_success=0.80),
     ]
     assert [group["config"] for group in by_config(rows)] == ["lr=b", "lr=a"]
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--num-samples 3",
+        "--max-concurrent 1",
+        "--cpus-per-trial 1",
+        "--gpus-per-trial 1",
+        "--name other",
+    ],  # fmt: skip
+)
+def test_a_resumed_sweeps_set_up_cannot_change_and_is_never_dropped(tmp_path, flag):
+    result = sweep_cli(tmp_path, "--resume", "s", *flag.split())
+    assert_one_line_error(result, f"{flag.split()[0]} cannot change when a sweep resumes")
+
+
+def test_report_and_resume_together_are_one_line(tmp_path):
+    result = sweep_cli(tmp_path, "--resume", "s", "--report", "s")
+    assert_one_line_error(result, "--report and --resume go apart")
