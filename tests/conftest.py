@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The tests' own user config folder (`rl-train config`), empty: a developer's
+# ~/.config/rl-train/config.yaml must not change what the tests see.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="rl-train-tests-config-")
 
 
 def load_benchmark(name: str):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rl_train.cli.parsing import OneLineParser, key_value, whole_number
+from rl_train.cli.parsing import OneLineParser, add_output_dir, key_value, whole_number
 from rl_train.config.train_config import (
     FINAL_EVAL_EPISODES,
     MAX_EVAL_ENVS,
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--video-size", default="480x360", metavar="WxH", help="default: 480x360")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--output-dir", default="runs", help="where runs live (default: runs/)")
+    add_output_dir(parser)
     return parser
 
 

@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rl_train.cli.parsing import OneLineParser, whole_number
+from rl_train.cli.parsing import OneLineParser, add_output_dir, whole_number
 from rl_train.errors import UserError
 from rl_train.export.files import FORMATS, format_of
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"observations the file is checked on (default and least: {DEFAULT_CHECK:,})",
     )
-    parser.add_argument("--output-dir", default="runs", help="where runs live (default: runs/)")
+    add_output_dir(parser)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The `rl-train` command: dispatch to training or `rl-train runs ...`, errors as one line."""
+"""The `rl-train` command: dispatch to training, eval, export, runs, sweep or config; errors
+as one line."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
             from rl_train.cli.export import main as export_main
 
             return export_main(argv[1:])
+        if argv[:1] == ["config"]:
+            from rl_train.cli.config import main as config_main
+
+            return config_main(argv[1:])
         if argv[:1] == ["train"]:
             argv = argv[1:]
         return _train(argv)

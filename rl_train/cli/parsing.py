@@ -36,6 +36,19 @@ class OneLineParser(argparse.ArgumentParser):
         return words
 
 
+def add_output_dir(parser, what: str = "where runs live") -> None:
+    """--output-dir, the same for every command; its default may come from the user's
+    config (`rl-train config set output-dir DIR`)."""
+    from rl_train.config import user_config
+
+    default = user_config.get("output-dir")
+    parser.add_argument(
+        "--output-dir",
+        default=default,
+        help=f"{what} (default: {default}/; `rl-train config set output-dir DIR` changes it)",
+    )
+
+
 def whole_number(minimum: int, maximum: int | None = None):
     """An argparse type: an int (underscores allowed) of at least `minimum` (and at most
     `maximum`)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_train.cli import watch
-from rl_train.cli.parsing import OneLineParser
+from rl_train.cli.parsing import OneLineParser, add_output_dir
 from rl_train.errors import UserError
 from rl_train.store import clean, query, sync
 from rl_train.store.history import History, export, read_history
@@ -26,7 +26,7 @@ from rl_train.units import format_duration, human_size, parse_age
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--output-dir", default="runs", help="where runs live (default: runs/)")
+    add_output_dir(common)
     parser = OneLineParser(
         prog="rl-train runs",
         description="Inspect, watch, export, plot, sync and clean local (offline) runs. "
@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finished-only", action="store_true", help="skip crashed/interrupted runs")
     p.add_argument("--older-than", metavar="AGE", help="only runs idle for AGE (30m, 12h, 2d)")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB[,GLOB]",
+        help="leave out the run's saved files that match (path or name: '*.zip' is every "
+        "checkpoint's model, 'videos/*' the videos); repeatable",
+    )
+    p.add_argument(
+        "--include-synced",
+        action="store_true",
+        help="upload runs synced before too, whole: to another server (WANDB_BASE_URL); a "
+        "server that has the run would get its rows again",
+    )
 
     p = sub.add_parser(
         "verify", parents=[common], help="W&B logs, journal, checkpoints, code: whole?"
@@ -383,10 +397,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from rl_train.tracking.server import check_server_reachable, server_url
 
     min_age = parse_age(args.older_than) if args.older_than else None
+    exclude = [glob.strip() for text in args.exclude for glob in text.split(",") if glob.strip()]
     selected = _selected(args)
     if args.runs:
         _refuse_in_use(selected, sync.SYNC_BUSY)
-    plans = sync.plan_sync(selected, args.finished_only, min_age)
+    plans = sync.plan_sync(selected, args.finished_only, min_age, args.include_synced)
     todo = [p for p in plans if not p.skip_reason]
     for plan in plans:
         if plan.skip_reason and (args.runs or plan.skip_reason != "already synced"):
@@ -417,7 +432,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     failed = []
     for plan in todo:
         try:
-            sync.sync_run(plan, wandb_exe, base_url)
+            sync.sync_run(plan, wandb_exe, base_url, exclude, whole=args.include_synced)
         except UserError as exc:
             failed.append(str(exc))
             continue

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rl_train.cli.parsing import OneLineParser, whole_number
+from rl_train.cli.parsing import OneLineParser, add_output_dir, whole_number
 from rl_train.errors import UserError
 from rl_train.sweep.spec import SPEC_FILE, SweepSpec, example_value, parse_seeds
 
@@ -54,9 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="GPUs a trial asks for; its learner then runs on the GPU (--device auto; default: 0)",
     )
     parser.add_argument("--name", help="the sweep's name and folder (default: sweep-<time>)")
-    parser.add_argument(
-        "--output-dir", default="runs", help="where the sweep's folder goes (default: runs/)"
-    )
+    add_output_dir(parser, "where the sweep's folder goes")
     parser.add_argument(
         "--resume",
         metavar="NAME",

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rl_train.cli.parsing import OneLineParser, hyperparameter, seconds_value, whole_number
+from rl_train.cli.parsing import (
+    OneLineParser,
+    add_output_dir,
+    hyperparameter,
+    seconds_value,
+    whole_number,
+)
+from rl_train.config import user_config
 from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
     DEVICES,
@@ -26,7 +33,8 @@ COMMANDS = """commands (each has its own --help):
   rl-train eval RUN             how good a trained policy is: success rate, return, a video
   rl-train export RUN           the policy as an ONNX or TorchScript file, checked against SB3
   rl-train runs COMMAND         list, show, watch, export, plot, sync, pack, unpack, clean runs
-  rl-train sweep [FLAGS] -- ... many seeds or a search on Ray Tune"""
+  rl-train sweep [FLAGS] -- ... many seeds or a search on Ray Tune
+  rl-train config show|set      your defaults: wandb-mode, output-dir, wandb-project"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or 'latest' (the newest unfinished run under --output-dir)",
     )
     run.add_argument("--run-name", default="", help="default: <env>-s<seed>-<time>")
-    run.add_argument("--output-dir", default="runs", help="default: runs/")
+    add_output_dir(run, "where the run's folder goes")
 
     wandb = parser.add_argument_group("logging")
     wandb.add_argument(
@@ -195,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,
     )
     wandb.add_argument(
-        "--wandb-project", default="rl-train", help="the W&B project (default: rl-train)"
+        "--wandb-project",
+        default=user_config.get("wandb-project"),
+        help=f"the W&B project (default: {user_config.get('wandb-project')}; "
+        "`rl-train config set wandb-project NAME` changes it)",
     )
     wandb.add_argument(
         "--log-profile",

@@ -92,11 +92,16 @@ def default_vec_env(use_simple_env: bool) -> str:
 
 
 def wandb_mode_from_env(flag_value: str | None) -> str:
-    """The --wandb-mode flag wins; otherwise WANDB_MODE; otherwise offline."""
+    """The --wandb-mode flag wins; otherwise WANDB_MODE; otherwise the user's config
+    (`rl-train config set wandb-mode MODE`); otherwise offline."""
     if flag_value:
         return flag_value
     env_value = os.environ.get("WANDB_MODE", "").strip().lower()
-    aliases = {"dryrun": "offline", "run": "online", "": "offline"}
+    if not env_value:
+        from rl_train.config import user_config
+
+        return user_config.get("wandb-mode")
+    aliases = {"dryrun": "offline", "run": "online"}
     mode = aliases.get(env_value, env_value)
     if mode not in WANDB_MODES:
         raise UserError(

@@ -13,7 +13,9 @@ would then hold them twice.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -109,14 +111,25 @@ class SyncPlan:
     skip_reason: str = ""
 
 
-def plan_sync(runs: list[LocalRun], finished_only: bool, min_age_s: float | None) -> list[SyncPlan]:
+def plan_sync(
+    runs: list[LocalRun],
+    finished_only: bool,
+    min_age_s: float | None,
+    include_synced: bool = False,
+) -> list[SyncPlan]:
+    """What to upload of each run; with include_synced, all of each run's folders, synced
+    before or not (to another server: `runs sync --include-synced`)."""
     plans = []
     for run in runs:
-        plans.append(SyncPlan(run, unsynced_dirs(run), _skip_reason(run, finished_only, min_age_s)))
+        folders = run.wandb_dirs() if include_synced else unsynced_dirs(run)
+        why = _skip_reason(run, finished_only, min_age_s, include_synced)
+        plans.append(SyncPlan(run, folders, why))
     return plans
 
 
-def _skip_reason(run: LocalRun, finished_only: bool, min_age_s: float | None) -> str:
+def _skip_reason(
+    run: LocalRun, finished_only: bool, min_age_s: float | None, include_synced: bool = False
+) -> str:
     holder = run.in_use()
     if holder is not None:
         return f"in use by {holder.describe()}; {SYNC_BUSY}"
@@ -129,12 +142,14 @@ def _skip_reason(run: LocalRun, finished_only: bool, min_age_s: float | None) ->
         return "newer than --older-than"
     if not run.wandb_dirs():
         return "no W&B data (trained with --wandb-mode disabled)"
-    if not unsynced_dirs(run):
+    if not include_synced and not unsynced_dirs(run):
         return "already synced" if run.offline_dirs() else "online run, already on the server"
     return ""
 
 
-def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
+def sync_run(
+    plan: SyncPlan, wandb_exe: Path, base_url: str, exclude: list[str] = (), whole: bool = False
+) -> None:
     """Upload the run's pending folders in one `wandb sync` call, oldest first (W&B then
     appends them to one run: they share the run id), then record them as synced."""
     run, folders = plan.run, plan.folders
@@ -145,11 +160,11 @@ def sync_run(plan: SyncPlan, wandb_exe: Path, base_url: str) -> None:
         uploaded = {f.name: _fingerprint(f) for f in folders}
         shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)  # a killed sync's
         try:
-            sources = [_upload_source(run, folder) for folder in folders]
+            sources = [_upload_source(run, f, list(exclude), whole) for f in folders]
             _run_wandb_sync(plan, sources, wandb_exe, base_url)
         finally:
             shutil.rmtree(run.path / REMAINDER_DIR, ignore_errors=True)
-        _record_sync(run, uploaded, base_url)
+        _record_sync(run, uploaded, base_url, list(exclude))
 
 
 def _cut_pending_rows(run: LocalRun) -> None:
@@ -165,23 +180,39 @@ def _cut_pending_rows(run: LocalRun) -> None:
     run.record.save()
 
 
-def _upload_source(run: LocalRun, folder: Path) -> Path:
-    """What `wandb sync` gets for a folder: the folder, or for an online folder that the
-    server has part of, its remainder (see the module doc)."""
-    if not is_online_folder(folder):
-        return folder
-    sent = upload_progress(folder).history_rows
-    if sent == 0:
+def _upload_source(run: LocalRun, folder: Path, exclude: list[str], whole: bool) -> Path:
+    """What `wandb sync` gets for a folder: the folder; or, for an online folder that the
+    server has part of, its remainder (see the module doc; `whole`: all of it, for another
+    server); or, with `exclude` globs, a copy that names and holds none of the files they
+    match."""
+    online = is_online_folder(folder) and not whole
+    sent = upload_progress(folder).history_rows if online else 0
+    if sent == 0 and not exclude:
         return folder  # nothing of its history reached the server: all of it goes
     from rl_train.store import wandb_txlog
 
     log_file = wandb_logs(folder)[0]
     remainder = run.path / REMAINDER_DIR / folder.name
     remainder.mkdir(parents=True)
-    wandb_txlog.write_without_first_rows(log_file, remainder / log_file.name, sent)
-    # The files its records name are uploaded from the folder's files/ (media, checkpoints).
-    (remainder / "files").symlink_to((folder / "files").resolve(), target_is_directory=True)
+    leave = (lambda path: excluded(path, exclude)) if exclude else None
+    wandb_txlog.write_without_first_rows(log_file, remainder / log_file.name, sent, leave)
+    # The files its records name are uploaded from the folder's files/ (media, checkpoints):
+    # linked there, less the excluded ones, so that no upload path can find those.
+    files = folder / "files"
+    for path in sorted(files.rglob("*")) if files.is_dir() else []:
+        relative = path.relative_to(files).as_posix()
+        if path.is_file() and not (exclude and excluded(relative, exclude)):
+            target = remainder / "files" / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
     return remainder
+
+
+def excluded(path: str, globs: list[str]) -> bool:
+    """A saved file `runs sync --exclude` leaves out: a glob matches its path in the run's
+    files, or its name (`*.zip` leaves out every checkpoint's model.zip)."""
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(name, glob) for glob in globs)
 
 
 def _run_wandb_sync(plan: SyncPlan, sources: list[Path], wandb_exe: Path, base_url: str) -> None:
@@ -227,7 +258,9 @@ def _wandb_problem(done: subprocess.CompletedProcess) -> str:
     return f"{reason}; check WANDB_BASE_URL and WANDB_API_KEY, then retry"
 
 
-def _record_sync(run: LocalRun, uploaded: dict[str, dict[str, int]], base_url: str) -> None:
+def _record_sync(
+    run: LocalRun, uploaded: dict[str, dict[str, int]], base_url: str, exclude: list[str]
+) -> None:
     """Written only after wandb sync succeeded for every folder; atomic replace, so a
     crash leaves the previous record (and the run shows as not synced)."""
     folders = {**read_sync_record(run).get("folders", {}), **uploaded}
@@ -236,5 +269,6 @@ def _record_sync(run: LocalRun, uploaded: dict[str, dict[str, int]], base_url: s
         "synced_at": time.time(),
         "server": base_url,
         "folders": folders,
+        "excluded": list(exclude),  # files left out (--exclude): the server lacks them
     }
     write_text_atomic(run.path / SYNC_FILE, json.dumps(record, indent=2) + "\n")

@@ -17,7 +17,7 @@ import shutil
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,18 +283,30 @@ def cut_stale_history(wandb_dirs: list[str], step: int) -> None:
                 )
 
 
-def write_without_first_rows(path: str | Path, out: Path, rows: int) -> int:
+def write_without_first_rows(
+    path: str | Path, out: Path, rows: int, leave_file: Callable[[str], bool] | None = None
+) -> int:
     """Write to `out` the log at `path` less its first `rows` history rows (those a server
-    already has: store/sync.py), every other record kept, in order. Returns the history
-    rows written."""
+    already has: store/sync.py) and less the saved files `leave_file(path)` says to leave
+    (`runs sync --exclude`), every other record kept, in order. Returns the history rows
+    written."""
     scanned = scan(path)
     kept, seen, written = [], 0, 0
     for record, raw in zip(scanned.records, scanned.raw, strict=True):
-        if record.WhichOneof("record_type") == "history":
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
             seen += 1
             if seen <= rows:
                 continue
             written += 1
+        elif kind == "files" and leave_file is not None:
+            files = [f for f in record.files.files if not leave_file(f.path)]
+            if len(files) != len(record.files.files):
+                if not files:
+                    continue
+                del record.files.files[:]
+                record.files.files.extend(files)
+                raw = record.SerializeToString()
         kept.append(raw)
     write_bytes_atomic(out, _frame(kept))
     return written

@@ -25,6 +25,8 @@ LIGHT_MODULES = [
     "rl_train.cli.sweep",
     "rl_train.cli.watch",
     "rl_train.cli.export",
+    "rl_train.cli.config",
+    "rl_train.config.user_config",
     "rl_train.sweep.spec",
     "rl_train.sweep.report",
     "rl_train.training.entry",

@@ -8,9 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, cli_env
 
 
+@pytest.mark.slow  # three runtimes built and timed: in CI's slow suite
 def test_the_latency_benchmark_times_every_runtime_and_batch(tmp_path):
     prefix = tmp_path / "latency"
     done = subprocess.run(

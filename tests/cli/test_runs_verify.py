@@ -89,3 +89,47 @@ def test_a_changed_code_snapshot_is_damage(run_dir):
     done = runs(run_dir, "verify")
     assert done.returncode == 1
     assert "damaged: code snapshot: rl_train/cli/main.py has changed" in done.stdout
+
+
+@pytest.mark.online
+def test_sync_exclude_leaves_the_matching_files_on_this_machine_only(run_dir, wandb_server):
+    """The guide's `--exclude="*.pt,*.pth"`, for our checkpoints' `*.zip`: the rows and every
+    other saved file reach the server, the models do not."""
+    import json
+
+    from conftest import server_get
+
+    done = runs(run_dir, "sync", "v", "--exclude", "*.zip,videos/*")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    names = [f["name"] for f in server_get(wandb_server, f"/api/v1/runs/{run_id}/files")["files"]]
+    assert any(n.startswith("checkpoints/") and n.endswith("vecnormalize.pkl") for n in names)
+    assert not any(n.endswith(".zip") for n in names), names
+    rows = server_get(wandb_server, f"/api/v2/runs/{run_id}/metrics?key=global_step")
+    assert len(rows["metrics"]) == 8
+    assert json.loads((run_dir / "sync.json").read_text())["excluded"] == ["*.zip", "videos/*"]
+    assert list(run_dir.glob("checkpoints/*/model.zip")), "the local files stay"
+
+
+@pytest.mark.online
+def test_include_synced_uploads_a_synced_run_again_to_another_server(
+    run_dir, wandb_server, own_server
+):
+    """The guide's `wandb sync --include-synced`: a run synced to one server goes whole to
+    another; without the flag it counts as synced and stays."""
+    import json
+
+    from conftest import server_get
+
+    assert runs(run_dir, "sync", "v").returncode == 0  # to CI's server
+    other = own_server.env()
+    again = run_cli(["runs", "sync", "v", "--output-dir", "runs"], cwd=run_dir.parent.parent,
+                    env=other)  # fmt: skip
+    assert again.returncode == 0 and "skip v: already synced" in again.stdout
+    done = run_cli(["runs", "sync", "v", "--include-synced", "--output-dir", "runs"],
+                   cwd=run_dir.parent.parent, env=other)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    rows = server_get(own_server.url, f"/api/v2/runs/{run_id}/metrics?key=global_step")
+    assert sorted(row["step"] for row in rows["metrics"]) == list(range(128, 1024 + 1, 128))
+    assert json.loads((run_dir / "sync.json").read_text())["server"] == own_server.url

@@ -150,6 +150,7 @@ def test_eval_policy_scores_the_file_as_its_checkpoint_with_no_torch_loaded(reac
     assert result["mean_return"] == pytest.approx(expected["mean_return"], abs=0.05)
 
 
+@pytest.mark.slow  # a run of its own and four evaluations: in CI's slow suite
 def test_the_kinematic_reach_exports_and_scores_the_same_in_both_formats(tmp_path):
     run_dir = train(tmp_path, "simple", "--use-simple-env", "--total-timesteps", "4096")
     expected = json.loads(run_cli(["eval", "simple", "--episodes", "16", "--json",
@@ -168,6 +169,7 @@ def test_the_kinematic_reach_exports_and_scores_the_same_in_both_formats(tmp_pat
     assert np.max(np.abs(file_actions(tmp_path / "simple.pt", observations)[0] - actions)) <= 1e-5
 
 
+@pytest.mark.slow  # a panda-gym run of its own: in CI's slow suite
 def test_a_panda_gym_dict_observation_policy_exports_and_matches(tmp_path):
     run_dir = train(tmp_path, "pg", "--env", "panda_gym:PandaReachDense-v3", "--n-envs", "2",
                     "--total-timesteps", "512")  # fmt: skip
@@ -231,6 +233,7 @@ def test_eval_policy_refuses_what_does_not_fit_in_one_line(reach, tmp_path):
     assert "--video does not go with --policy" in line
 
 
+@pytest.mark.slow  # 20 episodes in two fresh interpreters: in CI's slow suite
 def test_the_deploy_guides_examples_drive_the_env_with_the_exported_files(reach):
     """docs/deploy.md's two programs, as a user copies them, on this run's files."""
     import re
