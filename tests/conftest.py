@@ -77,6 +77,15 @@ def train_test_env(cwd: Path, env_id: str, hyperparams: str, *args: str):
     return done, env
 
 
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    """The one line a refused command prints (and its non-zero exit, no traceback)."""
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("rl-train") and "error:" in lines[0], lines[0]
+    return lines[0]
+
+
 def run_python(code: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -c code` in a fresh interpreter with the CLI's environment."""
     return subprocess.run(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, server_get, train_test_env, wandb_files
+from conftest import REPO, one_error_line, run_cli, server_get, train_test_env, wandb_files
 from fake_runs import fake_run
 
 from rl_train.config.train_config import TEST_SEEDS
@@ -36,14 +36,6 @@ def trained(tmp_path_factory) -> Path:
 
 def eval_cli(cwd: Path, *args: str, env: dict[str, str] | None = None):
     return run_cli(["eval", *args, "--output-dir", "runs"], cwd=cwd, timeout=300, env=env)
-
-
-def one_error_line(done) -> str:
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert lines[0].startswith("rl-train") and "error:" in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.slow  # 400 evaluation episodes / a panda-gym training: in CI's slow suite

@@ -11,7 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import run_cli, run_python, train_test_env
+from conftest import one_error_line, run_cli, run_python, train_test_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -182,13 +182,6 @@ def test_a_panda_gym_dict_observation_policy_exports_and_matches(tmp_path):
     assert keys == ["achieved_goal", "desired_goal", "observation"]
     played = run_cli(["eval", "--policy", "pg.onnx", "--episodes", "2", "--json"], cwd=tmp_path)
     assert played.returncode == 0, played.stderr
-
-
-def one_error_line(done) -> str:
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    return lines[0]
 
 
 def test_what_cannot_be_exported_is_one_line_and_nothing_is_written(reach, tmp_path):

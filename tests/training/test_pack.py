@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, server_get
+from conftest import one_error_line, run_cli, server_get
 from test_exact_resume import JOB, SMALL_PPO, assert_same_run, run_args, train
 from test_resume import history_steps
 
@@ -71,13 +71,6 @@ def test_an_unpacked_and_resumed_run_syncs_every_row(moved, wandb_server):
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
     rows = server_get(wandb_server, f"/api/v2/runs/{run_id}/metrics?key=global_step")
     assert sorted(row["step"] for row in rows["metrics"]) == history_steps(run_dir)
-
-
-def one_error_line(done) -> str:
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    return lines[0]
 
 
 def test_a_damaged_or_foreign_archive_unpacks_nothing(moved, tmp_path):
