@@ -4,14 +4,12 @@ checked against SB3 before it is written."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rl_train.cli.parsing import OneLineParser, add_output_dir, whole_number
 from rl_train.errors import UserError
-from rl_train.export.files import FORMATS, format_of
-
-DEFAULT_CHECK = 1000
+from rl_train.export.files import CHECK_OBSERVATIONS, FORMATS, format_of
+from rl_train.store.atomic import check_output_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--check-observations",
-        type=whole_number(DEFAULT_CHECK),
-        default=DEFAULT_CHECK,
+        type=whole_number(CHECK_OBSERVATIONS),
+        default=CHECK_OBSERVATIONS,
         metavar="N",
-        help=f"observations the file is checked on (default and least: {DEFAULT_CHECK:,})",
+        help=f"observations the file is checked on (default and least: {CHECK_OBSERVATIONS:,})",
     )
     add_output_dir(parser)
     return parser
@@ -53,7 +51,7 @@ def main(argv: list[str]) -> int:
     output = Path(args.output) if args.output else None
     fmt = args.format or (format_of(output) if output else None) or "onnx"
     if output is not None:
-        check_writable(output)
+        check_output_path(output, f"-o {output}")
     _check_installed(fmt)
     from rl_train.evaluation.policy import find_target
     from rl_train.export.exporter import export_policy
@@ -62,7 +60,7 @@ def main(argv: list[str]) -> int:
     if output is None:
         name = target.config.run_name or target.checkpoint.path.parent.parent.name
         output = Path(f"{name}-{target.checkpoint.step}{FORMATS[fmt]}")
-        check_writable(output)
+        check_output_path(output, f"-o {output}")
     report = export_policy(target, fmt, output, observations=args.check_observations)
     meta = report.metadata
     print(
@@ -71,17 +69,6 @@ def main(argv: list[str]) -> int:
         f"observations from its env (largest difference {report.max_difference:.1g})"
     )
     return 0
-
-
-def check_writable(output: Path) -> None:
-    """Before any work: the output's folder exists and takes files, the output is no folder."""
-    folder = output.parent if str(output.parent) else Path(".")
-    if output.is_dir():
-        raise UserError(f"-o {output} is a folder; name a file (e.g. {output}/policy.onnx)")
-    if not folder.is_dir():
-        raise UserError(f"-o {output}: the folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"-o {output}: cannot write in {folder} (permission denied)")
 
 
 def _check_installed(fmt: str) -> None:

@@ -544,12 +544,12 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from rl_train.cli.export import check_writable
+    from rl_train.store.atomic import check_output_path
     from rl_train.store.pack import pack_run
 
     run = query.resolve_run(Path(args.output_dir), args.run)
     output = Path(args.output or f"{run.name}.tar.gz")
-    check_writable(output)
+    check_output_path(output, f"-o {output}")
     packed = pack_run(run, output)
     links = f", {len(packed.skipped_links)} link(s) left out" if packed.skipped_links else ""
     print(

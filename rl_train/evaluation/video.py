@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rl_train.errors import UserError
+from rl_train.store.atomic import check_output_path
 
 FPS = 25  # the envs' control rate: one frame per step, real time
 OUTCOME_FRAMES = 12  # the last frame held ~0.5 s, labelled with the outcome
@@ -37,11 +38,7 @@ def check_writable(path: Path) -> None:
     """Fail before any episode is run: the folder exists and takes a file."""
     if path.suffix.lower() != ".mp4":
         raise UserError(f"--video {path}: the file must end in .mp4")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UserError(f"--video {path}: no directory {folder}; create it first")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"--video {path}: {folder} is not writable; choose another path")
+    check_output_path(path, f"--video {path}")
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,19 +23,18 @@ import rl_train
 from rl_train.config.train_config import TEST_SEEDS
 from rl_train.errors import UserError
 from rl_train.evaluation.policy import Target, load_policy
-from rl_train.export.files import WRITERS, ExportedPolicy
+from rl_train.export.files import CHECK_OBSERVATIONS, TOLERANCE, WRITERS, ExportedPolicy
 from rl_train.export.policy_graph import (
     DeterministicPolicy,
     flat_observation,
     observation_keys,
 )
+from rl_train.store.atomic import temporary_sibling
 from rl_train.store.checkpoint import MODEL_FILE, sha256_of
 from rl_train.store.layout import is_run_dir
 from rl_train.vec.failures import EnvWorkerError, close_quietly
 from rl_train.vec.make import make_eval_vec_env
 
-CHECK_OBSERVATIONS = 1000
-TOLERANCE = 1e-5
 CHECK_ENVS = 8
 
 
@@ -58,7 +57,7 @@ def export_policy(
     raw, expected, model, normalize = _played(target, observations)
     module = DeterministicPolicy(model.policy, normalize).eval()
     metadata = _metadata(target, model, normalize, fmt, len(raw), tolerance)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    temporary = temporary_sibling(output)
     try:
         WRITERS[fmt](module, raw.shape[1], temporary, metadata)
         actions = ExportedPolicy(temporary, fmt).act(raw)

@@ -19,6 +19,10 @@ import numpy as np
 from rl_train.errors import UserError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+# What a file must pass before it is written (export/exporter.py): SB3's action to within
+# TOLERANCE on at least CHECK_OBSERVATIONS observations from real episodes.
+CHECK_OBSERVATIONS = 1000
+TOLERANCE = 1e-5
 METADATA_KEY = "rl_train"  # ONNX metadata_props key / TorchScript extra file name
 INPUT_NAME = "observation"
 OUTPUT_NAME = "action"

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import rl_train
 from rl_train.errors import UserError
-from rl_train.store.atomic import fsync_file
+from rl_train.store.atomic import fsync_file, temporary_sibling
 from rl_train.store.checkpoint import sha256_of
 from rl_train.store.layout import LOCK_FILE, RECORD_FILE, is_run_dir
 from rl_train.store.lock import RunLock
@@ -67,7 +67,7 @@ class _Hashing(io.RawIOBase):
 
 def pack_run(run: LocalRun, output: Path) -> Packed:
     """The run, locked meanwhile, as `output` (a .tar.gz), written whole or not at all."""
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    temporary = temporary_sibling(output)
     files: dict[str, dict] = {}
     links: list[str] = []
     with RunLock.acquire(run.path, "pack", PACK_BUSY):

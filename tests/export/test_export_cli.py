@@ -189,7 +189,7 @@ def test_what_cannot_be_exported_is_one_line_and_nothing_is_written(reach, tmp_p
     line = one_error_line(export(cwd, "reach", "--format", "tflite"))
     assert "invalid choice: 'tflite'" in line
     line = one_error_line(export(cwd, "reach", "-o", "missing/policy.onnx"))
-    assert "the folder missing does not exist" in line
+    assert "-o missing/policy.onnx: no directory missing; create it first" in line
     # a checkpoint without its VecNormalize statistics, in a run that normalizes
     latest = checkpoint.list_checkpoints(reach / "checkpoints")[-1]
     bare = tmp_path / "bare"
@@ -210,7 +210,7 @@ def test_what_cannot_be_exported_is_one_line_and_nothing_is_written(reach, tmp_p
     line = one_error_line(export(tmp_path, "d", "-o", "d.onnx", env=env))
     assert "cannot export a policy with MultiCategoricalDistribution actions" in line
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["hp.yml"]
-    assert not any(p.name.endswith(".tmp") for p in cwd.iterdir())
+    assert not any(p.name.startswith(".tmp-") for p in cwd.iterdir())
 
 
 def test_eval_policy_refuses_what_does_not_fit_in_one_line(reach, tmp_path):
