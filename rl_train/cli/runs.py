@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rl_train.cli import watch
-from rl_train.cli.parsing import OneLineParser, add_output_dir
+from rl_train.cli.parsing import OneLineParser, add_output_dir, whole_number
 from rl_train.errors import UserError
 from rl_train.store import clean, query, sync
-from rl_train.store.history import History, export, read_history
+from rl_train.store.history import History, export, export_many, read_history
 from rl_train.store.lock import RunInUse
 from rl_train.store.summary import run_summary
 from rl_train.units import format_duration, human_size, parse_age
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_parser(sub, common)
 
     p = sub.add_parser("export", parents=[common], help="history, config, summary to a file")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="one run, or several into one long table")
     p.add_argument("--format", choices=("csv", "json"), help="default: from -o's suffix, else csv")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="'-' for stdout")
 
@@ -56,6 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"metric key, repeatable (default: {', '.join(runs_plot_defaults())})",
     )
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG to write")
+    p.add_argument(
+        "--group-by",
+        metavar="KEY",
+        help="one curve per value of this config key (env_id, n_envs, "
+        "hyperparams.learning_rate, ...): the mean of its runs with a 95%% band",
+    )
+    p.add_argument(
+        "--smooth",
+        type=whole_number(1),
+        default=1,
+        metavar="N",
+        help="each run's curve as the trailing mean of N points (default: 1, none)",
+    )
+    p.add_argument(
+        "--x",
+        choices=("step", "time"),
+        default="step",
+        help="against env steps or training wall time (default: step)",
+    )
 
     p = sub.add_parser("sync", parents=[common], help="upload runs with `wandb sync`")
     p.add_argument("runs", nargs="*", metavar="RUN", help="default: every unsynced run")
@@ -326,16 +345,22 @@ def _print_mapping(mapping: dict[str, Any], indent: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    run = query.resolve_run(Path(args.output_dir), args.run)
+    selected = query.resolve_runs(Path(args.output_dir), args.runs)
     fmt = args.format or ("json" if args.output.endswith(".json") else "csv")
-    history = read_history(run)
+    histories = [(run, read_history(run)) for run in selected]
     with _open_output(args.output) as out:
-        export(run, history, fmt, out)
-    for warning in history.warnings:
-        print(f"rl-train: warning: {warning}", file=sys.stderr)
+        if len(histories) == 1:
+            export(*histories[0], fmt, out)
+        else:
+            export_many(histories, fmt, out)
+    for _run, history in histories:
+        for warning in history.warnings:
+            print(f"rl-train: warning: {warning}", file=sys.stderr)
     if args.output != "-":
         what = "history" if fmt == "csv" else "history, config and summary"
-        print(f"exported {what} of {run.name}: {len(history.rows)} steps -> {args.output}")
+        steps = sum(len(history.rows) for _, history in histories)
+        names = ", ".join(run.name for run, _ in histories)
+        print(f"exported {what} of {names}: {steps} steps -> {args.output}")
         if fmt == "csv":
             print("  (config and summary: --format json)")
     return 0
@@ -354,26 +379,50 @@ def _open_output(path: str):
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from rl_train.store.curves import config_value, curve, group_band
     from rl_train.store.plotting import plot_curves
 
     selected = query.resolve_runs(Path(args.output_dir), args.runs)
     metrics = args.metric or list(runs_plot_defaults())
     histories = {run.name: read_history(run) for run in selected}
+    groups: dict[str, list[str]] = {name: [name] for name in histories}
+    if args.group_by:
+        groups = {}
+        for run in selected:
+            value = config_value(query.read_config(run), args.group_by)
+            if value is None:
+                raise UserError(
+                    f"run {run.name} has no config key {args.group_by!r}; see `rl-train runs "
+                    f"show {run.name}` for its config (nested keys with dots)"
+                )
+            groups.setdefault(f"{args.group_by}={value}", []).append(run.name)
     curves: dict[str, dict] = {}
     for metric in metrics:
-        lines = {name: h.series(metric) for name, h in histories.items() if h.series(metric)[0]}
+        lines = {}
+        for label, names in groups.items():
+            found = [curve(histories[n], metric, args.x, args.smooth) for n in names]
+            found = [c for c in found if c[0]]
+            if not found:
+                continue
+            if args.group_by:
+                lines[f"{label} ({len(found)} run{'s' if len(found) > 1 else ''})"] = group_band(
+                    found
+                )
+            else:
+                lines[label] = found[0]
         if not lines:
             known = sorted({k for h in histories.values() for k in h.keys()} - {"_step"})
             hint = ", ".join(k for k in known if not k.startswith("_"))[:300]
             raise UserError(f"no run has metric {metric!r}; choose --metric from: {hint}")
-        for name in sorted(set(histories) - set(lines)):
+        for name in sorted(n for n, h in histories.items() if not h.series(metric)[0]):
             print(f"rl-train: warning: {name} has no {metric}", file=sys.stderr)
         curves[metric] = lines
     out = Path(args.output)
     if not out.parent.is_dir():
         raise UserError(f"cannot write {out}: no directory {out.parent}; create it first")
-    plot_curves(curves, out)
-    print(f"plotted {len(selected)} run(s), {len(metrics)} metric(s) -> {out}")
+    plot_curves(curves, out, args.x)
+    what = f"{len(groups)} group(s) of " if args.group_by else ""
+    print(f"plotted {what}{len(selected)} run(s), {len(metrics)} metric(s) -> {out}")
     return 0
 
 

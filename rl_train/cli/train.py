@@ -23,6 +23,7 @@ from rl_train.config.train_config import (
     WANDB_CHECKPOINTS,
     WANDB_FINISH_TIMEOUT_S,
     WANDB_MODES,
+    WANDB_ON,
     TrainConfig,
     default_vec_env,
     wandb_mode_from_env,
@@ -200,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="wandb_mode",
         action="store_const",
         const="disabled",
+        help=argparse.SUPPRESS,
+    )
+    wandb.add_argument(  # the guide's: W&B on, in the mode $WANDB_MODE or your config say
+        "--use-wandb",
+        dest="wandb_mode",
+        action="store_const",
+        const=WANDB_ON,
         help=argparse.SUPPRESS,
     )
     wandb.add_argument(

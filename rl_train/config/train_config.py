@@ -13,6 +13,7 @@ from rl_train.store.run_config import read_run_config, write_run_config
 
 # auto: online when the server answers the start-up check, else offline (session.py).
 WANDB_MODES = ("offline", "online", "auto", "disabled")
+WANDB_ON = "on"  # --use-wandb: W&B in whichever mode is set, but not disabled
 # How long the end of a run may wait for W&B's upload (--wandb-finish-timeout), seconds.
 WANDB_FINISH_TIMEOUT_S = 60.0
 VEC_ENVS = ("shm", "subproc", "dummy", "native")
@@ -93,7 +94,11 @@ def default_vec_env(use_simple_env: bool) -> str:
 
 def wandb_mode_from_env(flag_value: str | None) -> str:
     """The --wandb-mode flag wins; otherwise WANDB_MODE; otherwise the user's config
-    (`rl-train config set wandb-mode MODE`); otherwise offline."""
+    (`rl-train config set wandb-mode MODE`); otherwise offline. --use-wandb (WANDB_ON):
+    what those say, but never disabled."""
+    if flag_value == WANDB_ON:
+        mode = wandb_mode_from_env(None)
+        return "offline" if mode == "disabled" else mode
     if flag_value:
         return flag_value
     env_value = os.environ.get("WANDB_MODE", "").strip().lower()

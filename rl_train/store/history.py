@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -108,6 +109,27 @@ def export(run: LocalRun, history: History, fmt: str, out: TextIO) -> None:
     for row in history.rows:
         # Histograms and other structured values become JSON text in their cell.
         writer.writerow({k: _csv_cell(row.get(k)) for k in keys})
+
+
+def export_many(histories: list[tuple[LocalRun, History]], fmt: str, out: TextIO) -> None:
+    """Several runs as one long table: a row per run and step, the run's name and id first
+    (csv); or {"runs": [each run as `export` writes it]} (json)."""
+    if fmt == "json":
+        out.write('{"runs": [\n')
+        for i, (run, history) in enumerate(histories):
+            buffer = io.StringIO()
+            export(run, history, fmt, buffer)
+            out.write(buffer.getvalue().rstrip("\n") + (",\n" if i < len(histories) - 1 else "\n"))
+        out.write("]}\n")
+        return
+    keys = {key for _, history in histories for key in history.keys()} - {"_step"}
+    fields = ["run", "run_id", "_step", *sorted(keys, key=lambda k: (k.startswith("_"), k))]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for run, history in histories:
+        for row in history.rows:
+            cells = {k: _csv_cell(row.get(k)) for k in fields[2:]}
+            writer.writerow({"run": run.name, "run_id": run.run_id, **cells})
 
 
 def _csv_cell(value: Any) -> Any:

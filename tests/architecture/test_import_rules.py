@@ -73,6 +73,7 @@ LIGHT_MODULES = [
     "rl_train.store.plotting",
     "rl_train.store.pack",
     "rl_train.store.verify",
+    "rl_train.store.curves",
 ]
 PACKAGES = ("rl_train", "envs", "callbacks")
 

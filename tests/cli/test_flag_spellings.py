@@ -140,3 +140,12 @@ def test_the_top_level_help_lists_every_command_in_a_line_each():
         (line,) = [x for x in done.stdout.splitlines() if x.startswith(f"  rl-train {command}")
                    or x.startswith(f"  rl-train [{command}]")]  # fmt: skip
         assert len(line.split(maxsplit=3)) == 4, line  # the command, then what it does
+
+
+def test_the_guides_use_wandb_turns_wandb_on_whatever_the_environment_says(tmp_path):
+    from conftest import cli_env
+
+    record = guide_run(tmp_path, "--use_simple_env", "--use_wandb",
+                       env=cli_env(WANDB_MODE="disabled"))  # fmt: skip
+    assert record["wandb_mode"] == "offline"
+    assert list((tmp_path / "runs" / "guide" / "wandb").glob("offline-run-*/run-*.wandb"))

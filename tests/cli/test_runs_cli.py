@@ -214,21 +214,27 @@ def test_truncated_log_exports_its_complete_part_and_says_so(scratch, tmp_path, 
 # ---------------------------------------------------------------- plot
 
 
-def test_plot_writes_a_png_with_one_curve_per_run(store, tmp_path, monkeypatch):
+@pytest.fixture
+def plotted(monkeypatch):
+    """The curves every `runs plot` in the test hands matplotlib, and its figures."""
+    calls = []
+    real = plotting.plot_curves
+
+    def spy(curves, out, *rest):
+        calls.append((curves, real(curves, out, *rest)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(plotting, "plot_curves", spy)
+    return calls
+
+
+def test_plot_writes_a_png_with_one_curve_per_run(store, tmp_path, plotted):
     import matplotlib.image
 
-    figures = []
-
-    def spy(curves, out):
-        figures.append(real(curves, out))
-        return figures[-1]
-
-    real = plotting.plot_curves
-    monkeypatch.setattr(plotting, "plot_curves", spy)
     out = tmp_path / "curves.png"
     metric = "rollout/ep_rew_mean"
     assert runs("plot", "alpha", "beta", "--metric", metric, "-o", out, "--output-dir", store) == 0
-    (axes,) = figures[0].axes
+    (axes,) = plotted[0][1].axes
     assert axes.get_title() == metric
     assert sorted(line.get_label() for line in axes.get_lines()) == ["alpha", "beta"]
     for line in axes.get_lines():
@@ -236,6 +242,65 @@ def test_plot_writes_a_png_with_one_curve_per_run(store, tmp_path, monkeypatch):
         assert list(line.get_xdata()) == sorted(s for s in logged if metric in logged[s])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert matplotlib.image.imread(out).shape[:2] == (320, 800)  # 8 x 3.2 in at 100 dpi
+
+
+def test_plot_groups_runs_by_a_config_value_into_their_mean_and_a_band(store, tmp_path, plotted):
+    import numpy as np
+
+    from rl_train.store.history import read_history
+    from rl_train.store.query import resolve_run
+
+    metric, out = "rollout/ep_rew_mean", tmp_path / "grouped.png"
+    assert runs("plot", "alpha", "beta", "--group-by", "env_id", "--metric", metric, "-o", out,
+                "--output-dir", store) == 0  # fmt: skip
+    curves, figure = plotted[-1]
+    ((label, (xs, mean, low, high)),) = curves[metric].items()
+    assert label == f"env_id={ENV} (2 runs)"
+    steps = {
+        name: read_history(resolve_run(store, name)).series(metric) for name in ("alpha", "beta")
+    }
+    expected = np.mean([np.interp(xs, s, v) for s, v in steps.values()], axis=0)
+    np.testing.assert_allclose(mean, expected, rtol=1e-9)
+    assert all(lo <= m <= hi for lo, m, hi in zip(low, mean, high, strict=True))
+    assert any(hi > lo for lo, hi in zip(low, high, strict=True)), "two runs that differ: a band"
+    assert figure.axes[0].collections, "the band is drawn"
+    assert runs("plot", "alpha", "beta", "--group-by", "seed", "--metric", metric, "-o", out,
+                "--output-dir", store) == 0  # fmt: skip
+    assert sorted(plotted[-1][0][metric]) == ["seed=0 (1 run)", "seed=1 (1 run)"]
+    with pytest.raises(UserError, match="run alpha has no config key 'hyperparams.nope'"):
+        runs("plot", "alpha", "--group-by", "hyperparams.nope", "-o", out, "--output-dir", store)
+
+
+def test_plot_smooths_and_plots_against_wall_time(store, tmp_path, plotted):
+    from rl_train.store.curves import wall_times
+    from rl_train.store.history import read_history
+    from rl_train.store.query import resolve_run
+
+    metric, out = "rollout/ep_rew_mean", tmp_path / "smooth.png"
+    assert runs("plot", "beta", "--smooth", "2", "--x", "time", "--metric", metric, "-o", out,
+                "--output-dir", store) == 0  # fmt: skip
+    curves, figure = plotted[-1]
+    xs, ys = curves[metric]["beta"]
+    history = read_history(resolve_run(store, "beta"))
+    steps, values = history.series(metric)
+    wall = wall_times(history)
+    assert xs == [wall[s] for s in steps] and xs == sorted(xs)  # resumed: sessions summed
+    assert ys[0] == values[0] and ys[1] == (values[0] + values[1]) / 2
+    assert figure.axes[0].get_xlabel() == "training wall time (s)"
+
+
+def test_export_of_several_runs_is_one_long_table(store, tmp_path, capsys):
+    out = tmp_path / "long.csv"
+    assert runs("export", "alpha", "beta", "-o", out, "--output-dir", store) == 0
+    rows = list(csv.DictReader(out.open()))
+    by_run = {name: [r for r in rows if r["run"] == name] for name in ("alpha", "beta")}
+    assert [int(r["_step"]) for r in by_run["alpha"]] == [128, 256, 384, 512]
+    assert [int(r["_step"]) for r in by_run["beta"]] == [128, 256, 384, 512]
+    assert list(rows[0])[:3] == ["run", "run_id", "_step"]
+    out_json = tmp_path / "long.json"
+    assert runs("export", "alpha", "beta", "-o", out_json, "--output-dir", store) == 0
+    document = json.loads(out_json.read_text())
+    assert [r["name"] for r in document["runs"]] == ["alpha", "beta"]
 
 
 def test_plot_of_unknown_metric_names_the_known_ones(store, tmp_path):
