@@ -40,14 +40,17 @@ def test_a_mode_set_once_applies_under_the_environment_and_the_flag(tmp_path):
     assert "built-in default" in run_cli(["config", "show"], cwd=tmp_path, env=env).stdout
 
 
-def test_an_output_dir_set_once_is_every_commands_default(tmp_path):
+def test_an_output_dir_and_a_project_set_once_are_every_commands_defaults(tmp_path):
+    import yaml
+
     env = config_env(tmp_path)
-    assert (
-        run_cli(["config", "set", "output-dir", "elsewhere"], cwd=tmp_path, env=env).returncode == 0
-    )
+    for key, value in (("output-dir", "elsewhere"), ("wandb-project", "arm")):
+        assert run_cli(["config", "set", key, value], cwd=tmp_path, env=env).returncode == 0
     done = run_cli([*TINY, "--run-name", "r", "--wandb-mode", "disabled"], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "elsewhere" / "r" / "run.json").is_file()
+    saved = yaml.safe_load((tmp_path / "elsewhere" / "r" / "config.yaml").read_text())
+    assert saved["wandb_project"] == "arm"
     listed = run_cli(["runs", "list", "--json"], cwd=tmp_path, env=env)
     assert [run["name"] for run in json.loads(listed.stdout)] == ["r"]
     evaluated = run_cli(["eval", "r", "--episodes", "2", "--json"], cwd=tmp_path, env=env)
