@@ -108,6 +108,7 @@ def test_the_guides_offline_command_trains_offline(tmp_path):
     assert list((tmp_path / "runs" / "guide" / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_the_guides_no_wandb_command_trains_without_wandb(tmp_path):
     record = guide_run(tmp_path, "--use_simple_env", "--robot_type", "panda", "--no-use_wandb")
     assert record["wandb_mode"] == "disabled" and record["state"] == "finished"
@@ -142,6 +143,7 @@ def test_the_top_level_help_lists_every_command_in_a_line_each():
         assert len(line.split(maxsplit=3)) == 4, line  # the command, then what it does
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_the_guides_use_wandb_turns_wandb_on_whatever_the_environment_says(tmp_path):
     from conftest import cli_env
 

@@ -9,6 +9,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import run_cli
 
@@ -52,6 +53,7 @@ def test_an_unknown_hyperparameter_is_one_line_naming_the_closest_keys(tmp_path)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_a_resume_takes_the_runs_hyperparams_and_refuses_others(tmp_path):
     from conftest import cli_env
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import cli_env, run_cli
 
 TINY = ["--use-simple-env", "--n-envs", "2", "--total-timesteps", "256", "--eval-freq", "0"]
@@ -22,6 +23,7 @@ def mode_of(tmp_path: Path, name: str, *flags: str, **env: str) -> str:
     return json.loads((tmp_path / "runs" / name / "run.json").read_text())["wandb_mode"]
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_a_mode_set_once_applies_under_the_environment_and_the_flag(tmp_path):
     env = config_env(tmp_path)
     done = run_cli(["config", "set", "wandb-mode", "disabled"], cwd=tmp_path, env=env)
@@ -40,6 +42,7 @@ def test_a_mode_set_once_applies_under_the_environment_and_the_flag(tmp_path):
     assert "built-in default" in run_cli(["config", "show"], cwd=tmp_path, env=env).stdout
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_an_output_dir_and_a_project_set_once_are_every_commands_defaults(tmp_path):
     import yaml
 

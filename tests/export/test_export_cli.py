@@ -245,6 +245,7 @@ def test_the_deploy_guides_examples_drive_the_env_with_the_exported_files(reach)
         assert re.fullmatch(r"\d+/10 episodes succeeded\n", done.stdout), done.stdout
 
 
+@pytest.mark.slow  # real runs: in CI's slow suite (the default suite stays under 15 min)
 def test_eval_policy_plays_another_variant_of_the_task(reach):
     cwd = reach.parent.parent
     assert export(cwd, "reach", "-o", "variant.onnx").returncode == 0
