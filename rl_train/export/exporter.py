@@ -23,10 +23,15 @@ import rl_train
 from rl_train.config.train_config import TEST_SEEDS
 from rl_train.errors import UserError
 from rl_train.evaluation.policy import Target, load_policy
-from rl_train.export.files import CHECK_OBSERVATIONS, TOLERANCE, WRITERS, ExportedPolicy
+from rl_train.export.files import (
+    CHECK_OBSERVATIONS,
+    TOLERANCE,
+    WRITERS,
+    ExportedPolicy,
+    flat_observations,
+)
 from rl_train.export.policy_graph import (
     DeterministicPolicy,
-    flat_observation,
     observation_keys,
 )
 from rl_train.store.atomic import temporary_sibling
@@ -90,7 +95,7 @@ def _played(target: Target, count: int):
         while sum(len(r) for r in raw) < count:
             original = normalize.get_original_obs() if normalize is not None else observation
             action, _ = model.predict(observation, deterministic=True)
-            raw.append(flat_observation(original, model.observation_space))
+            raw.append(flat_observations(original, observation_keys(model.observation_space)))
             expected.append(np.asarray(action))
             observation, _, _, _ = venv.step(action)
     except EnvWorkerError as exc:

@@ -79,6 +79,16 @@ def write_torchscript(module, observation_size: int, path: Path, metadata: dict[
 WRITERS = {"onnx": write_onnx, "torchscript": write_torchscript}
 
 
+def flat_observations(observations, keys: list) -> np.ndarray:
+    """A batch of observations as the file takes them, [batch, n] float32: a Dict's parts
+    concatenated in the order of `keys` ((key, size) pairs; [("", n)] for a Box)."""
+    if isinstance(observations, dict):
+        parts = [np.asarray(observations[key], dtype=np.float32) for key, _ in keys]
+        return np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
+    observations = np.asarray(observations, dtype=np.float32)
+    return observations.reshape(len(observations), -1)
+
+
 class ExportedPolicy:
     """An exported file, loaded: act(observations [batch, n]) -> actions [batch, ...]."""
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from rl_train.evaluation.result import EvalResult
-from rl_train.export.files import ExportedPolicy
+from rl_train.export.files import ExportedPolicy, flat_observations
 from rl_train.vec.env_factory import EnvFactory
 
 
 def flat(observation, keys: list[list]) -> np.ndarray:
-    """One observation as the file takes it: Dict parts concatenated in the file's order."""
+    """One observation as the file takes it (a batch of one, unbatched)."""
     if isinstance(observation, dict):
-        return np.concatenate([np.ravel(observation[key]) for key, _ in keys]).astype(np.float32)
-    return np.ravel(observation).astype(np.float32)
+        return flat_observations({k: np.asarray(v)[None] for k, v in observation.items()}, keys)[0]
+    return flat_observations(np.asarray(observation)[None], keys)[0]
 
 
 def evaluate_exported(
@@ -42,11 +42,16 @@ def evaluate_exported(
         playing: dict[int, int] = {}  # env index -> episode number
         observations: dict[int, np.ndarray] = {}
         next_episode = 0
-        for i, env in enumerate(envs):
+
+        def start_next(i: int) -> None:  # env i plays the next episode, if one is left
+            nonlocal next_episode
             if next_episode < episodes:
-                observations[i] = flat(env.reset(seed=first_seed + next_episode)[0], keys)
+                observations[i] = flat(envs[i].reset(seed=first_seed + next_episode)[0], keys)
                 playing[i] = next_episode
                 next_episode += 1
+
+        for i in range(len(envs)):
+            start_next(i)
         while playing:
             active = sorted(playing)
             actions = policy.act(np.stack([observations[i] for i in active]))
@@ -61,10 +66,7 @@ def evaluate_exported(
                 if "is_success" in info:
                     successes[episode] = bool(info["is_success"])
                 del playing[i]
-                if next_episode < episodes:
-                    observations[i] = flat(envs[i].reset(seed=first_seed + next_episode)[0], keys)
-                    playing[i] = next_episode
-                    next_episode += 1
+                start_next(i)
     finally:
         for env in envs:
             env.close()

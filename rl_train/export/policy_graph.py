@@ -72,18 +72,6 @@ def observation_keys(observation_space: spaces.Space) -> list[tuple[str, int]]:
     return [("", int(np.prod(observation_space.shape)))]
 
 
-def flat_observation(observation, observation_space: spaces.Space) -> np.ndarray:
-    """A batch of observations as the exported file takes them: [batch, n] float32."""
-    if isinstance(observation_space, spaces.Dict):
-        parts = [
-            np.asarray(observation[key], dtype=np.float32).reshape(len(observation[key]), -1)
-            for key, _ in observation_keys(observation_space)
-        ]
-        return np.concatenate(parts, axis=1)
-    observation = np.asarray(observation, dtype=np.float32)
-    return observation.reshape(len(observation), -1)
-
-
 def check_exportable(policy) -> None:
     """One line naming what cannot be exported, before any work."""
     obs_space, action_space = policy.observation_space, policy.action_space
