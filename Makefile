@@ -32,8 +32,8 @@ test: setup
 	$(BIN)/python -m pytest $(TEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check rl_train envs callbacks tests benchmarks
-	$(BIN)/ruff format --check rl_train envs callbacks tests benchmarks
+	$(BIN)/ruff check rl_train envs tests benchmarks
+	$(BIN)/ruff format --check rl_train envs tests benchmarks
 
 clean-venv:
 	rm -rf $(VENV)

@@ -24,7 +24,6 @@ Writes benchmarks/results/checkpoint_cost.<env>.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -34,9 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from harness import RESULTS, median_ci
-
-from rl_train.machine import cpu_model, usable_cores
+from benchlib import machine
+from benchlib.command import RESULTS, script_command
+from benchlib.results import write_report
+from benchlib.stats import median_ci
 
 
 def directory_bytes(path: Path) -> int:
@@ -103,8 +103,8 @@ def save_before(model, root: Path, step: int, meta: dict) -> Path:
 
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from callbacks.checkpoint import rng_states
     from rl_train.store import checkpoint
+    from rl_train.training.callbacks.checkpoint import rng_states
 
     tmp = checkpoint.new_tmp_dir(root, step)
     model.save(tmp / checkpoint.MODEL_FILE)
@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from callbacks.checkpoint import save_checkpoint
     from rl_train.config.resolve import resolve
     from rl_train.config.train_config import TrainConfig
     from rl_train.store import checkpoint
     from rl_train.training import run_state
+    from rl_train.training.callbacks.checkpoint import save_checkpoint
     from rl_train.training.model import build_model, load_model
     from rl_train.vec.make import make_vec_env
 
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     log_us = episode_log_cost_us(config.n_envs, model.action_space.shape)
     assert isinstance(model.get_env(), VecNormalize)
 
-    command = " ".join(["python", "benchmarks/checkpoint_cost.py", *sys.argv[1:]])
-    machine = f"{cpu_model()}, {usable_cores()} usable cores"
+    command = script_command("checkpoint_cost.py")
+    machine_line = machine.summary_line()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = {}
     for kind in ("before", "after"):
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Checkpoint cost of exact resume: {config.env_id}, {config.n_envs} envs (shm)",
         "",
-        f"`{command}` on {machine}, {date}; {args.reps} saves of each kind, interleaved, "
+        f"`{command}` on {machine_line}, {date}; {args.reps} saves of each kind, interleaved, "
         f"after {args.rollouts} rollouts of {rollout:,} steps.",
         "",
         "| checkpoint | save time, median (95% interval) | size |",
@@ -227,10 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "rollout and update).",
     ]
     text = "\n".join(lines) + "\n"
-    prefix = RESULTS / f"checkpoint_cost.{args.env}"
-    prefix.with_name(f"{prefix.name}.md").write_text(text)
     document = {
-        "meta": {"command": command, "machine": machine, "date": date, "env": config.env_id},
+        "meta": {"command": command, "machine": machine_line, "date": date, "env": config.env_id},
         "rows": rows,
         "ratio": ratio,
         "ratio_ci95": list(ratio_ci),
@@ -238,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "episode_log_us_per_step": log_us,
         "training_us_per_vec_step": step_us,
     }
-    prefix.with_name(f"{prefix.name}.json").write_text(json.dumps(document, indent=1) + "\n")
+    write_report(RESULTS / f"checkpoint_cost.{args.env}", text, document)
     print(text)
     return 0
 

@@ -24,21 +24,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import RESULTS, child_env, rl_train_command
+from benchlib import machine
+from benchlib.command import RESULTS, child_env, rl_train_command, script_command
+from benchlib.results import write_report
 
-from rl_train.machine import cpu_model, usable_cores
+from rl_train.store.query import dir_size
 
 POLICIES = ("all", "kept", "final")
 ENV_IDS = {"push": "rltrain/PandaPush-v0", "reach": "rltrain/PandaReach-v0"}
-
-
-def distinct_bytes(root: Path) -> int:
-    inodes = {}
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            stat = path.stat()
-            inodes[(stat.st_dev, stat.st_ino)] = stat.st_size
-    return sum(inodes.values())
 
 
 def one_run(env: str, policy: str, total: int, workdir: Path) -> dict:
@@ -54,7 +47,7 @@ def one_run(env: str, policy: str, total: int, workdir: Path) -> dict:
     run_dir = workdir / name
     (folder,) = (run_dir / "wandb").glob("offline-run-*")
     copies = sorted((folder / "files" / "checkpoints").glob("*"))
-    checkpoint_sizes = [distinct_bytes(p) for p in (run_dir / "checkpoints").glob("[0-9]*")]
+    checkpoint_sizes = [dir_size(p) for p in (run_dir / "checkpoints").glob("[0-9]*")]
     return {
         "policy": policy,
         "steps": total,
@@ -62,9 +55,9 @@ def one_run(env: str, policy: str, total: int, workdir: Path) -> dict:
         "on_disk": len(checkpoint_sizes),
         "checkpoint_bytes": max(checkpoint_sizes),
         "in_wandb": len(copies),
-        "wandb_checkpoint_bytes": sum(distinct_bytes(p) for p in copies),
-        "wandb_folder_bytes": distinct_bytes(folder),
-        "run_dir_bytes": distinct_bytes(run_dir),
+        "wandb_checkpoint_bytes": sum(dir_size(p) for p in copies),
+        "wandb_folder_bytes": dir_size(folder),
+        "run_dir_bytes": dir_size(run_dir),
     }
 
 
@@ -84,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = hyperparams.shipped(ENV_IDS[args.env])
     full_length = int(shipped["n_timesteps"])
     every = TrainConfig.checkpoint_freq
-    command = " ".join(["python", "benchmarks/checkpoint_storage.py", *sys.argv[1:]])
+    command = script_command("checkpoint_storage.py")
     rows = []
     with tempfile.TemporaryDirectory(prefix="rl-train-ckpt-storage-") as tmp:
         for policy in POLICIES:
@@ -97,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     projected = {"all": written_full * size, "kept": kept * size, "final": size}
     meta = {
         "command": command,
-        "machine": f"{cpu_model()}, {usable_cores()} usable cores",
+        "machine": machine.summary_line(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "env": ENV_IDS[args.env],
         "checkpoint_freq": every,
@@ -128,9 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         + " (computed from the checkpoint size, not measured by a full run).",
     ]
     text = "\n".join(lines) + "\n"
-    args.output_prefix.with_suffix(".md").write_text(text)
     document = {"meta": meta, "runs": rows, "projected_wandb_bytes": projected}
-    args.output_prefix.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
+    write_report(args.output_prefix, text, document)
     print(text)
     return 0
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -27,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import REPO, RESULTS, child_env
+from benchlib import machine
+from benchlib.command import REPO, RESULTS, child_env
+from benchlib.results import write_report
 
 DEFAULT_PANDAGYM_PYTHON = "/tmp/pandagym-venv/bin/python"
 VEC_ID = "SimpleReachVecEnv(1024)"
@@ -180,16 +181,14 @@ def our_ids(quick: bool) -> list[str]:
     return envs.registered_ids()
 
 
-def machine() -> dict:
-    # Imported here: --worker processes may run in panda-gym's venv, without rl-train.
-    from rl_train.machine import cpu_model
-
+def machine_info() -> dict:
+    described = machine.describe()
     return {
         "host": platform.node(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_start": os.getloadavg()[0],
+        "cpu": described["cpu_model"],
+        "cores": described["nproc"],
+        "python": described["python"],
+        "load_average_start": machine.load_average(),
     }
 
 
@@ -248,7 +247,7 @@ def summarize(workers: list[Worker], info: dict) -> dict:
         for env_id, target in ABSOLUTE_TARGETS.items()
         if env_id in envs_table
     ]
-    info["load_average_end"] = os.getloadavg()[0]
+    info["load_average_end"] = machine.load_average()
     return {"machine": info, "envs": envs_table, "comparisons": comparisons, "absolute": absolute}
 
 
@@ -306,7 +305,7 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     seconds = args.seconds or (1.0 if args.quick else 2.0)
     resets = 20 if args.quick else 50
-    info = machine() | {
+    info = machine_info() | {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "rounds": rounds,
         "seconds": seconds,
@@ -326,10 +325,8 @@ def main() -> None:
         for w in workers:
             w.close()
     summary = summarize(workers, info)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     table = markdown(summary)
-    args.output.with_suffix(".md").write_text(table)
+    write_report(args.output.with_suffix(""), table, summary, indent=2)
     print(table)
 
 

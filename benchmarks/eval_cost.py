@@ -38,9 +38,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import CONFIDENCE, RESULTS, child_env, median_ci, rl_train_command
-
-from rl_train.machine import cpu_model, usable_cores
+from benchlib import machine
+from benchlib.command import RESULTS, child_env, rl_train_command, script_command
+from benchlib.results import write_report
+from benchlib.stats import CONFIDENCE, judge, with_interval
 
 MODES = {"off": ["--eval-freq", "0"], "default": [], "video": ["--eval-video"]}
 TARGETS = {"default": 0.03, "video": 0.05}  # of the wall time (issue 19)
@@ -103,10 +104,6 @@ def accounted(run: dict, off: dict) -> dict[str, float]:
     }
 
 
-def with_interval(values: list[float]) -> dict:
-    return {"median": median(values), "ci95": median_ci(values), "n": len(values)}
-
-
 def summarise(rows: list[dict]) -> dict[str, dict]:
     by_mode = {mode: [r for r in rows if r["mode"] == mode] for mode in MODES}
     off = {r["repeat"]: r for r in by_mode["off"]}
@@ -138,6 +135,10 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
     return summary
 
 
+def judge_cost(stats: dict, limit: float) -> str:
+    return judge(stats["median"], stats["ci95"], limit)
+
+
 def cost_text(stats: dict) -> str:
     if stats["median"] != stats["median"]:
         return "-"
@@ -151,15 +152,6 @@ def cost_text(stats: dict) -> str:
 def seconds_text(stats: dict | float) -> str:
     value = stats["median"] if isinstance(stats, dict) else stats
     return f"{value:+.2f} s" if value == value else "-"
-
-
-def verdict(stats: dict, limit: float) -> str:
-    """met: the whole interval within the limit; else what holds."""
-    if stats["median"] > limit:
-        return "NOT met"
-    if stats["ci95"] is None or stats["ci95"][1] > limit:
-        return "median within it, not shown: the interval reaches past it"
-    return "met"
 
 
 def report(rows: list[dict], summary: dict, meta: dict, repeats: int) -> str:
@@ -196,8 +188,8 @@ def report(rows: list[dict], summary: dict, meta: dict, repeats: int) -> str:
         s = summary[mode]
         lines.append(
             f"- {mode}: accounted cost {cost_text(s['accounted_cost'])} "
-            f"(target ≤ {limit:.0%}): {verdict(s['accounted_cost'], limit)}; whole run "
-            f"{cost_text(s['whole_run_cost'])}: {verdict(s['whole_run_cost'], limit)}"
+            f"(target ≤ {limit:.0%}): {judge_cost(s['accounted_cost'], limit)}; whole run "
+            f"{cost_text(s['whole_run_cost'])}: {judge_cost(s['whole_run_cost'], limit)}"
         )
     lines += [
         "",
@@ -219,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-prefix", type=Path, default=RESULTS / "eval_cost")
     parser.add_argument("extra", nargs="*", help="more rl-train flags, after --")
     args = parser.parse_args(argv)
-    command = " ".join(["python", "benchmarks/eval_cost.py", *sys.argv[1:]])
+    command = script_command("eval_cost.py")
     rows = []
     order = list(MODES)
     with tempfile.TemporaryDirectory(prefix="rl-train-eval-cost-") as tmp:
@@ -230,15 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     meta = {
         "command": command,
-        "machine": f"{cpu_model()}, {usable_cores()} usable cores",
+        "machine": machine.summary_line(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "job": " ".join(["rl-train --wandb-mode offline", *args.extra]),
     }
     text = report(rows, summary, meta, args.repeats)
-    # Appended, not with_suffix: a prefix such as eval_cost.reach-200k has a dot of its own.
-    Path(f"{args.output_prefix}.md").write_text(text)
     document = {"meta": meta, "summary": summary, "runs": rows}
-    Path(f"{args.output_prefix}.json").write_text(json.dumps(document, indent=1) + "\n")
+    write_report(args.output_prefix, text, document)
     print(text)
     return 0
 

@@ -33,9 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from harness import RESULTS
+from benchlib import machine
+from benchlib.command import RESULTS, script_command
 
-from rl_train.machine import cpu_model, usable_cores
+from rl_train.machine import usable_cores
 
 TASKS = ("reach", "push", "pick_and_place")
 BATCHES = (1, 16)
@@ -146,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[task][label] = {
                     r: {str(b): summary(timed[r][b]) for b in BATCHES} for r in RUNTIMES
                 }
-    command = " ".join(["python", "benchmarks/inference_latency.py", *sys.argv[1:]])
-    machine = f"{cpu_model()}, {usable_cores()} usable cores"
+    command = script_command("inference_latency.py")
+    machine_line = machine.summary_line()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     import onnxruntime
     import torch
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Inference latency of an exported policy",
         "",
-        f"`{command}` on {machine}, {date}; {versions}. Per call: median and 99th percentile "
+        f"`{command}` on {machine_line}, {date}; {versions}. Per call: median and 99th percentile "
         f"of {args.calls:,} calls per cell, runtimes and batch sizes interleaved.",
         "",
         "| task | threads | runtime | batch 1 median | batch 1 p99 | batch 16 median | "
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.output_prefix}.md").write_text("\n".join(lines) + "\n")
-    meta = {"command": command, "machine": machine, "date": date, "versions": versions}
+    meta = {"command": command, "machine": machine_line, "date": date, "versions": versions}
     (RESULTS / f"{args.output_prefix}.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=1) + "\n"
     )

@@ -28,10 +28,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import REPO, RESULTS, child_env, rl_train_command
+from benchlib import machine
+from benchlib.command import REPO, RESULTS, child_env, rl_train_command
+from benchlib.results import write_report
 
 from rl_train.evaluation.stats import wilson_interval
-from rl_train.machine import cpu_model, usable_cores
 from rl_train.units import format_duration
 
 TASKS = ("reach", "push", "pick_and_place")
@@ -274,15 +275,14 @@ def report(
     document = {
         "task": task,
         "command": command,
-        "machine": f"{cpu_model()}, {usable_cores()} cores",
+        "machine": machine.summary_line(),
         "date": _trained(results),
         "episodes": episodes,
         "seeds": results,
         "pooled": {which: pooled(results, which) for which in ("latest", "best")},
     }
     base = f"{prefix}.{task}"
-    Path(f"{base}.json").write_text(json.dumps(document, indent=1))
-    Path(f"{base}.md").write_text(markdown(task, document))
+    write_report(base, markdown(task, document), document)
     plot(task, results, Path(f"{base}.png"))
     print(markdown(task, document))
 

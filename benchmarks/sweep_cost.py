@@ -21,9 +21,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from harness import RESULTS, TreeMemory, child_env, rl_train_command
-
-from rl_train.machine import cpu_model, usable_cores
+from benchlib import machine
+from benchlib.command import RESULTS, child_env, rl_train_command
+from benchlib.processes import TreeMemory
+from benchlib.results import write_report
 
 
 def timed(command: list[str], cwd: Path) -> dict[str, float]:
@@ -107,24 +108,23 @@ def main() -> None:
         way: {key: median(way, key) for key in ("wall_s", "peak_pss_mb", "peak_processes")}
         for way in ("sweep", "by hand")
     }
-    machine = f"{cpu_model()}, {usable_cores()} usable cores"
+    machine_line = machine.summary_line()
     command = (
         f"python benchmarks/sweep_cost.py --seeds {args.seeds} --timesteps {args.timesteps} "
         f"--repeats {args.repeats}"
     )
     document = {
         "command": command,
-        "machine": machine,
+        "machine": machine_line,
         "date": date.today().isoformat(),
         "rows": rows,
         "summary": summary,
     }
-    Path(f"{args.output_prefix}.json").write_text(json.dumps(document, indent=1) + "\n")
     s, h = summary["sweep"], summary["by hand"]
     lines = [
         f"# Sweep cost: {args.seeds} seeds of the kinematic reach, {args.timesteps:,} steps each",
         "",
-        f"`{command}`, {machine}, {document['date']}. Medians of {args.repeats} repeats,",
+        f"`{command}`, {machine_line}, {document['date']}. Medians of {args.repeats} repeats,",
         "alternating which way runs first. Peak memory: summed PSS of every process of the",
         "command (the sweep's includes Ray's GCS, raylet, agents and workers).",
         "",
@@ -139,7 +139,7 @@ def main() -> None:
         f"peak memory x{s['peak_pss_mb'] / h['peak_pss_mb']:.2f}.",
         "",
     ]
-    Path(f"{args.output_prefix}.md").write_text("\n".join(lines))
+    write_report(args.output_prefix, "\n".join(lines), document)
     print("\n".join(lines))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from harness import RESULTS, child_env
-from throughput import reach_run_command, update_share_of
-
-from rl_train.machine import cpu_model, usable_cores
+from benchlib import machine
+from benchlib.command import RESULTS, child_env, reach_run_command, script_command, update_share_of
 
 SUCCESS_TARGET = 0.95
 
@@ -122,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-prefix", default="update_share")
     args = parser.parse_args(argv)
 
-    command = " ".join([Path(sys.executable).name, "benchmarks/update_share.py", *sys.argv[1:]])
-    print(f"{command}\nmachine: {cpu_model()}, {usable_cores()} usable cores", flush=True)
+    command = script_command("update_share.py")
+    print(f"{command}\nmachine: {machine.summary_line()}", flush=True)
     env = "simple" if args.simple else "reach"
     env_text = "kinematic reach (native vec env)" if args.simple else "PyBullet reach (shm)"
-    load_start = os.getloadavg()[0]
+    load_start = machine.load_average()
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="rl-train-update-share-") as tmp:
         # Seed-major order: a drift of the machine's speed spreads over every setting.
@@ -135,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                 row = one_run(setting, seed, args.total_timesteps, Path(tmp), env)
                 results.append(row)
                 print(json.dumps(row), flush=True)
-    load_end = os.getloadavg()[0]
+    load_end = machine.load_average()
     steps = sorted({row["steps"] for row in results if "steps" in row})
     text = "\n".join(
         [
             f"Command: `{command}`",
-            f"Machine: {cpu_model()}, {usable_cores()} usable cores; load average "
+            f"Machine: {machine.summary_line()}; load average "
             f"{load_start:.2f} at start, {load_end:.2f} at end.",
             "",
             f"{env_text}, 16 envs, {', '.join(f'{n:,}' for n in steps)} steps, seeds "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import pty
 import statistics
 import subprocess
@@ -25,9 +24,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import RESULTS, child_env, rl_train_command
-
-from rl_train.machine import cpu_model, usable_cores
+from benchlib import machine
+from benchlib.command import RESULTS, child_env, rl_train_command
+from benchlib.results import write_report
 
 MODES = ("alone", "plain watch", "live watch")
 
@@ -147,15 +146,12 @@ def main() -> None:
             f"python benchmarks/watch_cost.py --repeats {args.repeats} --steps {args.steps} "
             f"--interval {args.interval:g}"
         ),
-        "machine": f"{cpu_model()}, {usable_cores()} usable cores, "
-        f"Python {platform.python_version()}",
+        "machine": machine.summary_line(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "interval": args.interval,
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(document, indent=1))
-    (RESULTS / f"{args.output}.md").write_text(report(document))
+    write_report(RESULTS / args.output, report(document), document)
     print(report(document))
 
 

@@ -19,12 +19,16 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="rl-train-tests-config-")
 
 
+# benchmarks/ is scripts and the library they share (benchlib): importable as a script
+# run imports them.
+if str(REPO / "benchmarks") not in sys.path:
+    sys.path.append(str(REPO / "benchmarks"))
+
+
 def load_benchmark(name: str):
-    """benchmarks/<name>.py as a module (benchmarks/ is scripts, not a package; they import
-    their shared benchmarks/harness.py as a script run would)."""
-    if str(REPO / "benchmarks") not in sys.path:
-        sys.path.append(str(REPO / "benchmarks"))
-    module_name = f"{name}_benchmark"  # not to shadow a module of that name
+    """benchmarks/<name>.py as a module of its own name + "_benchmark" (not to shadow a
+    module of that name)."""
+    module_name = f"{name}_benchmark"
     spec = importlib.util.spec_from_file_location(module_name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses in the module look themselves up here
@@ -41,6 +45,9 @@ def cli_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+CLI = [sys.executable, "-m", "rl_train.cli"]  # `rl-train`, from this checkout
+
+
 def run_cli(
     args: list[str],
     cwd: Path,
@@ -49,12 +56,26 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """The real command line, in a subprocess, as a user would run it."""
     return subprocess.run(
-        [sys.executable, "-m", "rl_train.cli", *args],
-        cwd=cwd,
-        env=env or cli_env(),
-        capture_output=True,
-        text=True,
+        [*CLI, *args], cwd=cwd, env=env or cli_env(), capture_output=True, text=True,
         timeout=timeout,
+    )  # fmt: skip
+
+
+def start_cli(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    own_group: bool = False,
+    **popen,
+) -> subprocess.Popen:
+    """The real command line started in the background (stdout and stderr piped unless
+    given), text mode. own_group: a process group of its own, as a terminal's foreground
+    job, so that a signal to the group is what Ctrl-C in a terminal does."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    popen.setdefault("text", True)
+    return subprocess.Popen(
+        [*CLI, *args], cwd=cwd, env=env or cli_env(), start_new_session=own_group, **popen
     )
 
 

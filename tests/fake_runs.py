@@ -7,11 +7,11 @@ import os
 import time
 from pathlib import Path
 
-from rl_train.config.resolve import resolve
 from rl_train.config.train_config import TrainConfig, write_config
 from rl_train.store import checkpoint
 from rl_train.store.layout import CHECKPOINTS_DIR
 from rl_train.store.record import RunRecord
+from rl_train.training.entry import resolve_config as resolve
 
 
 def fake_run(

@@ -152,8 +152,8 @@ def _main_exported(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     meta = policy.metadata
     env_id = meta["env_id"]
     if args.env is not None:  # a task names the variant of the file's robot and model
-        from rl_train.config.resolve import env_id_of
         from rl_train.config.train_config import TrainConfig
+        from rl_train.vec.env_ids import env_id_of
 
         robot = TrainConfig(robot_type=meta["robot_type"], use_simple_env=meta["use_simple_env"])
         env_id = env_id_of(args.env, robot)

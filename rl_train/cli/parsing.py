@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -69,18 +70,19 @@ def whole_number(minimum: int, maximum: int | None = None):
 
 def key_value(text: str) -> tuple[str, Any]:
     """An argparse type: KEY=VALUE, the value read as YAML (3 -> int, [1, 2] -> list)."""
-    import yaml
-
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), _yaml_argument(key, value)
+
+
+def _yaml_argument(key: str, raw: str) -> Any:
+    from rl_train.store.yaml_file import yaml_value
+
     try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise argparse.ArgumentTypeError(
-            f"{key}: the value {value!r} is not YAML ({first})"
-        ) from None
+        return yaml_value(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{key}: the value {raw!r} is not YAML ({exc})") from None
 
 
 def hyperparameter(text: str) -> dict[str, Any]:
@@ -89,30 +91,28 @@ def hyperparameter(text: str) -> dict[str, Any]:
     {"policy_kwargs": {"net_arch": [64, 64]}}."""
     import re
 
-    import yaml
-
     match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*[=:](.*)", text, flags=re.S)
     if not match or ".." in match.group(1) or match.group(1).endswith("."):
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (or KEY:VALUE), got {text!r}")
     key, raw = match.groups()
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise argparse.ArgumentTypeError(
-            f"{key}: the value {raw!r} is not YAML ({first})"
-        ) from None
+    value = _yaml_argument(key, raw)
     for part in reversed(key.split(".")[1:]):
         value = {part: value}
     return {key.split(".")[0]: value}
 
 
-def seconds_value(text: str) -> float:
-    """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+def seconds(minimum: float = 0.0) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds above 0, and at least `minimum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        if not 0 < value < float("inf"):  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g} s, got {text}")
+        return value
+
+    return parse

@@ -124,12 +124,12 @@ def _spec_from_args(args: argparse.Namespace, train_argv: list[str]) -> SweepSpe
 def _probe(spec: SweepSpec, sweep_dir: Path) -> int:
     """Resolve one trial's config before Ray starts: a mistake is one line now, not N
     failed trials later. Returns the trials' total env steps."""
-    from rl_train.config.resolve import resolve
+    from rl_train.training.entry import resolve_config
 
     spec.check_hyperparameters()
     params = {key: example_value(value) for key, value in spec.space.items()}
     config, explicit = spec.trial_config({**params, "seed": spec.seeds[0]}, "probe", sweep_dir)
-    resolve(config, cli_n_envs_given="n_envs" in explicit)
+    resolve_config(config, cli_n_envs_given="n_envs" in explicit)
     return config.total_timesteps
 
 

@@ -9,7 +9,7 @@ from rl_train.cli.parsing import (
     OneLineParser,
     add_output_dir,
     hyperparameter,
-    seconds_value,
+    seconds,
     whole_number,
 )
 from rl_train.config import user_config
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wandb.add_argument(
         "--wandb-finish-timeout",
-        type=seconds_value,
+        type=seconds(),
         default=WANDB_FINISH_TIMEOUT_S,
         metavar="SECONDS",
         help="at the end, how long to wait for the W&B upload before leaving the rest to "

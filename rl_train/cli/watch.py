@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from rl_train.cli.parsing import seconds
 from rl_train.errors import UserError
 from rl_train.store import query
 from rl_train.store.live import DEFAULT_METRICS, Watch, WatchedRun, running_runs
@@ -51,21 +52,15 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         help=f"journal key as a sparkline, repeatable (default: {', '.join(DEFAULT_METRICS)})",
     )
     p.add_argument(
-        "--interval", type=_interval, default=2.0, metavar="S", help="seconds (default: 2)"
+        "--interval",
+        type=seconds(MIN_INTERVAL_S),
+        default=2.0,
+        metavar="S",
+        help="seconds (default: 2)",
     )
     p.add_argument(
         "--exit-when-done", action="store_true", help="end (exit 0) when every run has ended"
     )
-
-
-def _interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= MIN_INTERVAL_S:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_INTERVAL_S}, got {text}")
-    return value
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

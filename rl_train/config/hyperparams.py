@@ -6,7 +6,6 @@ our own (OWN_KEYS); ppo_kwargs() is what reaches PPO.
 
 from __future__ import annotations
 
-import inspect
 import re
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from rl_train.errors import UserError
+from rl_train.store.yaml_file import read_yaml
 
 # Keys of a hyperparameter mapping that are ours rather than PPO(...) arguments;
 # train_env_kwargs go to gym.make of the training envs only, never the evaluation envs.
@@ -36,24 +36,37 @@ def shipped(env_id: str) -> dict[str, Any]:
 
 
 def _load_yaml(path: Path) -> Any:
-    try:
-        with open(path) as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist; check the --config path") from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise UserError(f"config file {path} is not valid YAML{where}; fix its syntax") from None
-    except OSError as exc:
-        raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+    return read_yaml(path, "config file ", "fix its syntax", missing_fix="check the --config path")
 
 
-def _ppo_argument_names() -> set[str]:
-    from stable_baselines3 import PPO  # lazy: keeps `rl-train --help` fast
-
-    names = set(inspect.signature(PPO.__init__).parameters)
-    return names - {"self", "env", "policy", "_init_setup_model", "tensorboard_log", "verbose"}
+# The arguments of SB3's PPO() a config may set (not env, policy, or what the trainer sets
+# itself), written out so that resolving a config never imports SB3 and torch before W&B
+# starts; tests/config/test_resolution.py compares it with the installed SB3's signature.
+PPO_ARGUMENTS = frozenset(
+    (
+        "batch_size",
+        "clip_range",
+        "clip_range_vf",
+        "device",
+        "ent_coef",
+        "gae_lambda",
+        "gamma",
+        "learning_rate",
+        "max_grad_norm",
+        "n_epochs",
+        "n_steps",
+        "normalize_advantage",
+        "policy_kwargs",
+        "rollout_buffer_class",
+        "rollout_buffer_kwargs",
+        "sde_sample_freq",
+        "seed",
+        "stats_window_size",
+        "target_kl",
+        "use_sde",
+        "vf_coef",
+    )  # fmt: skip
+)
 
 
 def from_file(path: Path, env_id: str) -> dict[str, Any]:
@@ -71,7 +84,7 @@ def from_file(path: Path, env_id: str) -> dict[str, Any]:
 
 def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
     """A hyperparameter mapping checked key by key; `source` starts each error line."""
-    allowed = _ppo_argument_names() | set(OWN_KEYS)
+    allowed = PPO_ARGUMENTS | set(OWN_KEYS)
     unknown = sorted(set(data) - allowed)
     if unknown:
         import difflib

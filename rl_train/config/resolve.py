@@ -8,7 +8,6 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from rl_train.config import hyperparams
 from rl_train.config.train_config import (
@@ -17,46 +16,12 @@ from rl_train.config.train_config import (
     MAX_EVALUATIONS,
     NATIVE_ENV_IDS,
     SEED_STREAM,
+    TASK_EPISODE_STEPS,
     VEC_ENVS,
     WANDB_MODES,
     TrainConfig,
 )
 from rl_train.errors import UserError
-
-
-def _resolve_env_id(envs_module: Any, config: TrainConfig) -> str:
-    try:
-        return envs_module.resolve_env_id(
-            config.env, simple=config.use_simple_env, robot=config.robot_type
-        )
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _import_env_module(spec: str) -> str:
-    """`package.module:EnvId`, as gymnasium.make accepts: the module registers the id."""
-    import importlib
-
-    import gymnasium
-
-    module, _, env_id = spec.partition(":")
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise UserError(f"--env {spec}: cannot import {module} ({exc})") from None
-    if env_id not in gymnasium.registry:
-        raise UserError(f"--env {spec}: {module} does not register {env_id}")
-    return spec
-
-
-def env_id_of(env: str, config: TrainConfig) -> str:
-    """The env id `env` names (a task, an id, or module:EnvId), for the config's robot."""
-    if ":" in env:
-        return _import_env_module(env)
-    import envs
-
-    probe = TrainConfig(env=env, use_simple_env=config.use_simple_env, robot_type=config.robot_type)
-    return _resolve_env_id(envs, probe)
 
 
 def default_run_name(env_id: str, seed: int) -> str:
@@ -75,8 +40,10 @@ def file_digest(path: str) -> str | None:
 def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
     """Fill env_id, hyperparameters, timesteps and run name; validate everything.
     Hyperparameters already in config.hyperparams override the shipped ones and
-    --config's."""
-    config.env_id = env_id_of(config.env, config)
+    --config's. config.env_id is already the id config.env names (vec/env_ids.py; the
+    config layer does not import the envs): training/entry.py:resolve_config does both."""
+    if not config.env_id:
+        raise ValueError("resolve() needs config.env_id: use training.entry.resolve_config")
 
     table = hyperparams.shipped(config.env_id)
     if config.config_file:
@@ -150,10 +117,8 @@ def default_eval_freq(config: TrainConfig) -> int:
     """Evaluations (each at a rollout start) that play at most EVAL_STEP_SHARE of the
     run's env steps, at most MAX_EVALUATIONS of them with the final one: the shipped reach
     job gets one during training, a 3M-step push run 20. zoo's default is every 25k steps."""
-    from envs import EPISODE_STEPS  # the Panda tasks' episode length
-
     rollout = hyperparams.rollout_size(config.hyperparams, config.n_envs)
-    cheap = math.ceil(config.eval_episodes * EPISODE_STEPS / EVAL_STEP_SHARE)
+    cheap = math.ceil(config.eval_episodes * TASK_EPISODE_STEPS / EVAL_STEP_SHARE)
     return max(rollout, config.total_timesteps // MAX_EVALUATIONS, cheap)
 
 

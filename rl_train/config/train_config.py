@@ -28,6 +28,9 @@ DEFAULT_N_ENVS = 16
 # and there are at most MAX_EVALUATIONS, the final one included (docs/evaluation.md).
 EVAL_STEP_SHARE = 0.02
 MAX_EVALUATIONS = 20
+# An evaluation episode's length, for the default --eval-freq: the Panda tasks'
+# (envs.EPISODE_STEPS; a test keeps the two equal, as config/ does not import the envs).
+TASK_EPISODE_STEPS = 50
 FINAL_EVAL_EPISODES = 50  # the end of training, and `rl-train eval` by default
 # Three seed streams that never meet (docs/evaluation.md, "Seeds"), each SEED_STREAM wide:
 # training env r starts from seed + r and draws its later episodes from its own stream;

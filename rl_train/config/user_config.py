@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from rl_train.errors import UserError
+from rl_train.store.yaml_file import read_yaml
 
 WANDB_MODES = ("offline", "online", "auto", "disabled")  # as train_config's, checked in tests
 # key -> (built-in default, what it sets, allowed values or None)
@@ -33,15 +34,9 @@ def path() -> Path:
 def load() -> dict[str, str]:
     """The file's settings ({} without a file); a broken file is one line naming it."""
     file = path()
-    try:
-        data = yaml.safe_load(file.read_text())
-    except FileNotFoundError:
+    if not file.exists():
         return {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(
-            f"{file} is unreadable ({type(exc).__name__}); fix it or remove it "
-            "(rl-train config unset KEY rewrites it)"
-        ) from None
+    data = read_yaml(file, "", "fix it or remove it (rl-train config unset KEY rewrites it)")
     if data is None:
         return {}
     if not isinstance(data, dict) or any(key not in KEYS for key in data):

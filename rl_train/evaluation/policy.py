@@ -86,8 +86,8 @@ def find_target(spec: str, output_dir: Path, which: str | None) -> Target:
 def played_elsewhere(target: Target, env: str) -> Target:
     """The target, played in `env` (a task, an env id or module:EnvId) instead of its
     run's env: whether the policy fits it is for load_policy to say."""
-    from rl_train.config.resolve import env_id_of
     from rl_train.config.train_config import NATIVE_ENV_IDS
+    from rl_train.vec.env_ids import env_id_of
 
     env_id = env_id_of(env, target.config)
     vec_env = target.config.vec_env

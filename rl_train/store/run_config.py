@@ -11,6 +11,7 @@ import yaml
 from rl_train.errors import UserError
 from rl_train.store.atomic import write_text_atomic
 from rl_train.store.layout import CONFIG_FILE
+from rl_train.store.yaml_file import read_yaml
 
 
 def write_run_config(run_dir: Path, mapping: dict[str, Any]) -> None:
@@ -21,16 +22,7 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The mapping, or UserError naming the file and the fix."""
     path = run_dir / CONFIG_FILE
     fix = "restore it (the W&B run holds a copy of the config) or start a new run"
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist; point at a run made by rl-train") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path} ({exc.strerror}); {fix}") from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise UserError(f"{path} is not valid YAML{where}; {fix}") from None
+    data = read_yaml(path, "", fix, missing_fix="point at a run made by rl-train")
     if not isinstance(data, dict):
         raise UserError(f"{path} is not a run config; {fix}")
     return data

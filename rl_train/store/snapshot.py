@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rl_train.store.checkpoint import sha256_of
 
-PACKAGES = ("rl_train", "envs", "callbacks")
+PACKAGES = ("rl_train", "envs")
 SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".cfg", ".txt"}
 TOP_LEVEL_FILES = ("pyproject.toml", "Makefile", "README.md")
 MANIFEST_FILE = "manifest.json"  # sha256 of every copied source file

@@ -23,6 +23,7 @@ import yaml
 
 from rl_train.config.train_config import TrainConfig, default_vec_env, wandb_mode_from_env
 from rl_train.errors import UserError
+from rl_train.store.yaml_file import read_yaml
 
 SPEC_FILE = "sweep.yaml"  # in the sweep's folder: what --resume and --report read
 SPACE_KINDS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -145,14 +146,9 @@ class SweepSpec:
 
     @classmethod
     def from_file(cls, path: Path) -> SweepSpec:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"sweep file {path} does not exist; check the --config path") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise UserError(f"sweep file {path} is not valid YAML{where}; fix its syntax") from None
+        data = read_yaml(
+            path, "sweep file ", "fix its syntax", missing_fix="check the --config path"
+        )
         return cls.from_mapping(data, f"sweep file {path}")
 
     def validate(self, source: str) -> None:
@@ -196,7 +192,7 @@ class SweepSpec:
         return [key for key in self.space if key not in OPTION_KEYS]
 
     def check_hyperparameters(self) -> None:
-        """Every PPO key, fixed or searched, is one PPO takes (imports SB3: driver only)."""
+        """Every PPO key, fixed or searched, is one PPO takes."""
         from rl_train.config import hyperparams
 
         hyperparams.validate(self.hyperparams, "sweep hyperparams")
@@ -218,7 +214,7 @@ class SweepSpec:
                 f"{sweep_dir} is not a sweep (no {SPEC_FILE}); pass the name of a sweep "
                 "under --output-dir"
             )
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path, "", "it is the sweep's record: restore it, or start a new sweep")
         return cls.from_mapping(data, f"{path}")
 
     # ------------------------------------------------------------------ trials

@@ -44,14 +44,22 @@ def run_training(
         from rl_train.training.trainer import resume_training
 
         return resume_training(resumed, checkpoint, on_evaluation)
-    from rl_train.config.resolve import resolve
-
-    resolve(config, cli_n_envs_given="n_envs" in explicit)
+    resolve_config(config, cli_n_envs_given="n_envs" in explicit)
     fresh = session.begin_fresh(config)
     _start_env_forkserver(config)
     from rl_train.training.trainer import train
 
     return train(fresh, on_evaluation)
+
+
+def resolve_config(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
+    """What the user typed, complete and validated: the env id it names (vec/env_ids.py),
+    then the rest (config/resolve.py). Neither imports torch or SB3."""
+    from rl_train.config.resolve import resolve
+    from rl_train.vec.env_ids import env_id_of
+
+    config.env_id = env_id_of(config.env, config)
+    return resolve(config, cli_n_envs_given)
 
 
 def _start_env_forkserver(config: TrainConfig) -> None:

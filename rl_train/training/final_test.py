@@ -15,12 +15,12 @@ from typing import Any
 
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from callbacks.evaluation import copy_normalization
 from rl_train.config.train_config import FINAL_EVAL_EPISODES, TEST_SEEDS, TrainConfig
 from rl_train.evaluation.episodes import evaluate
 from rl_train.evaluation.policy import Target, load_policy
 from rl_train.evaluation.result import EvalResult
 from rl_train.store import checkpoint
+from rl_train.training.callbacks.evaluation import copy_normalization
 
 
 @dataclass

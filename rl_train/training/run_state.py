@@ -4,7 +4,7 @@ A checkpoint is taken at a rollout start. Stock SB3 files hold most of the state
 model.zip the policy, optimizer, step count, SB3's last observation, episode starts and
 episode-info buffers (PPO.load drops the observation unless force_reset=False);
 vecnormalize.pkl the statistics. state.pkl holds the RNGs of Python, numpy and torch
-(callbacks/checkpoint.py) and the rest, captured here: each env's state
+(training/callbacks/checkpoint.py) and the rest, captured here: each env's state
 (vec/episode_log.py and vec/replay.py, or the kinematic vec env's arrays), VecNormalize's running
 returns (VecNormalize.save drops them) and VecMonitor's partial episodes. Without them a
 resume re-seeds and resets the envs, and every env replays the run's first episodes.

@@ -22,16 +22,6 @@ from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import envs
-from callbacks.checkpoint import (
-    ITERATIONS_KEY,
-    CheckpointCallback,
-    restore_pending_log,
-    restore_rng_states,
-    saved_rng_states,
-)
-from callbacks.evaluation import EvaluationCallback
-from callbacks.progress import ProgressCallback
-from callbacks.throughput import ThroughputCallback
 from rl_train.config.hyperparams import normalize_kwargs
 from rl_train.config.train_config import MAX_EVAL_ENVS, VALIDATION_SEEDS
 from rl_train.errors import UserError
@@ -46,6 +36,16 @@ from rl_train.tracking.client import Tracker
 from rl_train.tracking.run_files import RunFiles
 from rl_train.tracking.session import Session
 from rl_train.training import outcome, run_state
+from rl_train.training.callbacks.checkpoint import (
+    ITERATIONS_KEY,
+    CheckpointCallback,
+    restore_pending_log,
+    restore_rng_states,
+    saved_rng_states,
+)
+from rl_train.training.callbacks.evaluation import EvaluationCallback
+from rl_train.training.callbacks.progress import ProgressCallback
+from rl_train.training.callbacks.throughput import ThroughputCallback
 from rl_train.training.final_test import FinalScores, score_on_test_episodes
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
 from rl_train.training.model import build_model, load_model
@@ -293,7 +293,7 @@ class Trainer:
             self.evaluation.listeners.append(self.run_files.save_best)
             self.run_files.save_code()
         if self.config.log_profile == "heavy":
-            from callbacks.detailed_logging import DetailedLoggingCallback
+            from rl_train.training.callbacks.detailed_logging import DetailedLoggingCallback
 
             callbacks.append(DetailedLoggingCallback())
         callbacks.append(ProgressCallback(self.config.total_timesteps))

@@ -44,6 +44,7 @@ LIGHT_MODULES = [
     "rl_train.config.hyperparams",
     "rl_train.config.resolve",
     "rl_train.config.resume",
+    "rl_train.vec.env_ids",
     # the session, the W&B client and the logging process (wandb only once a run starts)
     "rl_train.tracking.session",
     "rl_train.tracking.client",
@@ -74,8 +75,9 @@ LIGHT_MODULES = [
     "rl_train.store.pack",
     "rl_train.store.verify",
     "rl_train.store.curves",
+    "rl_train.store.yaml_file",
 ]
-PACKAGES = ("rl_train", "envs", "callbacks")
+PACKAGES = ("rl_train", "envs")
 
 
 def loaded_roots(module: str) -> set[str]:
@@ -169,7 +171,7 @@ ALLOWED = {
     "training": {"config", "store", "tracking", "vec", "evaluation"},
     "sweep": {"config", "store", "training", "evaluation"},
     "export": {"config", "store", "vec", "evaluation", "training"},
-    "cli": {"config", "store", "tracking", "training", "evaluation", "sweep", "export"},
+    "cli": {"config", "store", "tracking", "vec", "training", "evaluation", "sweep", "export"},
 }
 
 
@@ -183,3 +185,104 @@ def test_subpackages_import_only_lower_layers():
             }
             wrong = used - allowed - {layer}
             assert not wrong, f"{path.relative_to(REPO)} imports rl_train.{sorted(wrong)}"
+
+
+def all_imports(path) -> set[str]:
+    """Every module name `path` imports anywhere (lazy imports included), absolute only."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_config_never_imports_the_envs_sb3_or_torch_but_to_check_a_gpu():
+    # config/ resolves flags before the trainer's imports and W&B's start overlap: the env
+    # registry is vec/env_ids.py's, PPO's arguments are written out (hyperparams.py).
+    for path in sorted((REPO / "rl_train" / "config").rglob("*.py")):
+        roots = {name.split(".")[0] for name in all_imports(path)}
+        assert not roots & {"envs", "stable_baselines3", "gymnasium", "pybullet", "wandb"}, path
+        if "torch" in roots:  # only `--device cuda`'s check that a GPU is there
+            assert path.name == "resolve.py" and path.read_text().count("import torch") == 1
+
+
+RESOLVE_PROBE = """
+import sys
+from rl_train.cli.train import config_from_args
+from rl_train.training.entry import resolve_config
+config, explicit, _ = config_from_args(sys.argv[1:])
+resolve_config(config, "n_envs" in explicit)
+assert config.hyperparams["learning_rate"] == 0.0005, config.hyperparams
+assert config.hyperparams["batch_size"] == 128, config.hyperparams
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "stable_baselines3"})
+print(" ".join(heavy) or "light")
+"""
+
+
+def test_resolving_a_config_file_and_hyperparameters_leaves_torch_unimported(tmp_path):
+    (tmp_path / "hp.yml").write_text("learning_rate: 0.0005\nn_epochs: 5\n")
+    done = subprocess.run(
+        [sys.executable, "-c", RESOLVE_PROBE, "--config", str(tmp_path / "hp.yml"),
+         "--hyperparams", "batch_size=128", "--env", "push"],
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["light"]
+
+
+# benchmarks/: scripts, their own report modules, and benchlib, which they share. rl_train and
+# envs never import any of it; benchlib imports no script; nothing there loads torch at import.
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _benchmark_modules() -> set[str]:
+    return {p.stem for p in BENCHMARKS.glob("*.py")} | {"benchlib"}
+
+
+def test_the_package_never_imports_the_benchmarks():
+    ours = _benchmark_modules()
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            roots = {name.split(".")[0] for name in all_imports(path)}
+            assert not roots & ours, f"{path.relative_to(REPO)} imports {sorted(roots & ours)}"
+
+
+def test_benchlib_imports_no_benchmark_script():
+    scripts = _benchmark_modules() - {"benchlib"}
+    paths = sorted((BENCHMARKS / "benchlib").glob("*.py"))
+    assert len(paths) >= 7
+    for path in paths:
+        roots = {name.split(".")[0] for name in all_imports(path)}
+        assert not roots & scripts, f"{path.relative_to(REPO)} imports {sorted(roots & scripts)}"
+
+
+def test_a_benchmark_imports_no_other_benchmark():
+    # A script's own modules carry its name and "_" (logging_modes_report.py); what two
+    # scripts share goes to benchlib.
+    stems = {p.stem for p in BENCHMARKS.glob("*.py")}
+    scripts = {p.stem for p in BENCHMARKS.glob("*.py") if "__main__" in p.read_text()}
+
+    def owner(stem: str) -> str:
+        return next((s for s in scripts if stem == s or stem.startswith(s + "_")), stem)
+
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        local = {name.split(".")[0] for name in all_imports(path)} & stems
+        foreign = sorted(name for name in local if owner(name) != owner(path.stem))
+        assert not foreign, f"{path.relative_to(REPO)} imports other benchmarks {foreign}"
+
+
+@pytest.mark.parametrize(
+    "module", sorted(f"benchlib.{p.stem}" for p in (BENCHMARKS / "benchlib").glob("[!_]*.py"))
+)
+def test_benchlib_loads_no_heavy_library(module):
+    probe = (
+        f"import sys, {module}; print(' '.join(sorted({{n.split('.')[0] for n in sys.modules}})))"
+    )
+    env = cli_env(PYTHONPATH=f"{REPO}:{BENCHMARKS}")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert not set(done.stdout.split()) & set(FORBIDDEN)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import throughput_report
 from conftest import REPO, cli_env, load_benchmark
 
 BENCHMARK = REPO / "benchmarks" / "throughput.py"
@@ -93,7 +94,7 @@ def test_a_failed_repeat_fails_the_setting():
     bench = load_benchmark("throughput")
     row = bench.combine([_row("shm", [3000]), _row("shm", [], error="exit 1: boom")])
     assert row["error"] == "exit 1: boom"
-    assert "| reach | shm | 16 | failed |" in bench.table([row], {})
+    assert "| reach | shm | 16 | failed |" in throughput_report.table([row], {})
 
 
 def test_ratios_pair_runs_of_the_same_repetition():
@@ -101,5 +102,5 @@ def test_ratios_pair_runs_of_the_same_repetition():
     # The machine slowed down by half after the first repetition; shm stays 1.5x subproc.
     shm = bench.combine([_row("shm", [r]) for r in (3000, 1500)])
     subproc = bench.combine([_row("subproc", [r]) for r in (2000, 1000)])
-    lines = bench.paired_ratios([shm, subproc], "shm", "subproc")
+    lines = throughput_report.paired_ratios([shm, subproc], "shm", "subproc")
     assert lines == ["- reach, 16 envs: shm / subproc = 1.50x (1.50-1.50) over 2 paired runs"]

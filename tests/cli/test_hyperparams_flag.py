@@ -73,7 +73,7 @@ def test_a_resume_takes_the_runs_hyperparams_and_refuses_others(tmp_path):
 def test_a_sweeps_trial_flags_take_hyperparams(tmp_path):
     """The trial configs a sweep hands Ray (no Ray started: the spec alone)."""
     from rl_train.cli.sweep import _spec_from_args, build_parser
-    from rl_train.config.resolve import resolve
+    from rl_train.training.entry import resolve_config as resolve
 
     args = build_parser().parse_args(["--seeds", "0-1", "--name", "s"])
     spec = _spec_from_args(args, ["--use-simple-env", "--hyperparams", "n_steps=32"])

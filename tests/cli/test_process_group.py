@@ -13,7 +13,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import REPO, cli_env
+from conftest import REPO, cli_env, start_cli
 
 TOKEN = "RL_TRAIN_TEST_PROCESS_TOKEN"
 
@@ -42,14 +42,8 @@ def group_members(pgid: int, token: str = "") -> list[str]:
 
 def run_in_own_group(args: list[str], cwd, env) -> tuple[int, list[str], str]:
     token = uuid.uuid4().hex
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", *args],
-        cwd=cwd,
-        env={**env, TOKEN: token},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, whose id is its pid
+    process = start_cli(  # in its own process group, whose id is its pid
+        args, cwd, env={**env, TOKEN: token}, own_group=True, stdout=subprocess.DEVNULL
     )
     _, err = process.communicate(timeout=300)
     return process.returncode, group_members(process.pid, token), err

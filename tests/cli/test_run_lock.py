@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import cli_env, run_cli, server_get, wandb_files
+from conftest import run_cli, server_get, start_cli, wandb_files
 
 from rl_train.store import lock
 from rl_train.store.record import RunRecord
@@ -47,14 +45,7 @@ def contested(tmp_path_factory):
     second processes' results, the run's own result)."""
     cwd = tmp_path_factory.mktemp("lock")
     run_dir = cwd / "runs" / "live"
-    live = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", *TRAIN, "--run-name", "live"],
-        cwd=cwd,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    live = start_cli([*TRAIN, "--run-name", "live"], cwd)
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints" / "1024").exists():  # training, with a checkpoint
         assert live.poll() is None and time.monotonic() < deadline, live.communicate()

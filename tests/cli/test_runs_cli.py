@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli, server_get, wandb_files
+from conftest import cli_env, run_cli, server_get, start_cli, wandb_files
 
 from rl_train.cli import runs as runs_cli
 from rl_train.errors import UserError
@@ -25,14 +25,7 @@ STEPS = 512  # 2 envs x 64 steps = 128 per rollout: 4 rows
 
 
 def start_training(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", *args, "--output-dir", "runs"],
-        cwd=cwd,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli([*args, "--output-dir", "runs"], cwd, stdout=subprocess.DEVNULL)
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -405,13 +398,8 @@ def free_port() -> int:
 @pytest.mark.timeout(180)
 def test_dashboard_serves_tensorboard_on_the_runs(store):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "runs", "dashboard", "--port", str(port)],
-        cwd=store.parent,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    process = start_cli(
+        ["runs", "dashboard", "--port", str(port)], store.parent, stderr=subprocess.DEVNULL
     )
     try:
         line = ""

@@ -13,14 +13,13 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import CLI, cli_env, run_cli, start_cli
 
 from rl_train.cli.watch import SPARK
 from rl_train.store import checkpoint
@@ -35,14 +34,7 @@ LINE = re.compile(r"^\d\d:\d\d:\d\d  (\S+)  running  ([\d,]+)/([\d,]+) steps ")
 
 
 def start_training(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", *TRAIN, *args],
-        cwd=cwd,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli([*TRAIN, *args], cwd, stdout=subprocess.DEVNULL)
 
 
 def _terminal_ctrl_c() -> None:
@@ -53,10 +45,9 @@ def _terminal_ctrl_c() -> None:
 
 
 def start_watch(cwd: Path, *args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "runs", "watch", *args, "--output-dir", "runs"],
-        cwd=cwd,
-        env=cli_env(),
+    return start_cli(
+        ["runs", "watch", *args, "--output-dir", "runs"],
+        cwd,
         preexec_fn=_terminal_ctrl_c,  # noqa: PLW1509 (before exec, nothing else runs)
         **popen,
     )
@@ -130,7 +121,7 @@ def watched(tmp_path_factory):
     plain = start_watch(cwd, *watch_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                         text=True)  # fmt: skip
     drawn: dict = {}
-    argv = [sys.executable, "-m", "rl_train.cli", "runs", "watch", *watch_args]
+    argv = [*CLI, "runs", "watch", *watch_args]
     terminal = threading.Thread(
         target=lambda: drawn.update(result=in_pty([*argv, "--output-dir", "runs"], cwd, 240))
     )
@@ -233,10 +224,7 @@ def test_watch_follows_a_run_through_a_crash_and_its_resume(tmp_path):
     reached = max(json.loads(row)["_step"] for row in (run_dir / "metrics.jsonl").open())
     assert entry["state"] == "crashed" and entry["steps"] == reached > 0
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "rl_train.cli", "--resume", "runs/cr"],
-        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    resumed = run_cli(["--resume", "runs/cr"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     wait_for(lambda: any("cr: finished at" in line for line in lines), watcher, 30)
     watcher.send_signal(signal.SIGINT)  # Ctrl-C
@@ -263,6 +251,10 @@ def test_watch_errors_are_one_line(tmp_path):
         ("watch",): "rl-train: error: no run is training under runs; name a RUN",
         ("watch", "nope"): "rl-train: error: no run 'nope' under runs",
         ("watch", "--interval", "0"): "rl-train runs watch: error: argument --interval: must be",
+        ("watch", "--interval", "0.1"): "rl-train runs watch: error: argument --interval: must be "
+        "at least 0.2 s, got 0.1",
+        ("watch", "--interval", "nan"): "rl-train runs watch: error: argument --interval: must be "
+        "a positive number of seconds, got nan",
     }
     for args, start in cases.items():
         done = run_cli(["runs", *args, "--output-dir", "runs"], cwd=tmp_path, timeout=60)

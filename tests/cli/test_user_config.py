@@ -76,4 +76,4 @@ def test_a_wrong_setting_or_a_broken_file_is_one_line(tmp_path):
     done = run_cli([*TINY, "--run-name", "x"], cwd=tmp_path, env=env)
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert str(file) in line and "is unreadable" in line
+    assert str(file) in line and "is not valid YAML (line 2); fix it or remove it" in line

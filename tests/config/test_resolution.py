@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rl_train.config import hyperparams
-from rl_train.config.resolve import resolve, round_to_rollouts
+from rl_train.config.resolve import round_to_rollouts
 from rl_train.config.train_config import TrainConfig, wandb_mode_from_env
 from rl_train.errors import UserError
+from rl_train.training.entry import resolve_config as resolve
 
 
 def resolved(**fields) -> TrainConfig:
@@ -183,3 +184,35 @@ def test_train_env_kwargs_must_be_a_mapping_the_env_takes(tmp_path):
 
     with pytest.raises(UserError, match="--vec-env native takes none"):
         make_vec_env(simple)
+
+
+def test_the_written_out_ppo_arguments_are_the_installed_sb3s():
+    # config/ lists PPO's arguments instead of importing SB3 (and torch) to read them.
+    import inspect
+
+    from stable_baselines3 import PPO
+
+    taken = set(inspect.signature(PPO.__init__).parameters)
+    set_by_the_trainer = {
+        "self",
+        "env",
+        "policy",
+        "_init_setup_model",
+        "tensorboard_log",
+        "verbose",
+    }
+    assert hyperparams.PPO_ARGUMENTS == taken - set_by_the_trainer
+
+
+def test_the_episode_length_config_assumes_is_the_tasks():
+    import envs
+    from rl_train.config.train_config import TASK_EPISODE_STEPS
+
+    assert TASK_EPISODE_STEPS == envs.EPISODE_STEPS
+
+
+def test_resolve_needs_the_env_id_first():
+    from rl_train.config.resolve import resolve as config_resolve
+
+    with pytest.raises(ValueError, match="resolve_config"):
+        config_resolve(TrainConfig())

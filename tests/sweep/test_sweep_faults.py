@@ -9,13 +9,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli_env, run_cli
+from conftest import run_cli, start_cli
 
 from rl_train.store import journal, lock
 from rl_train.store.wandb_txlog import read_run
@@ -42,15 +41,11 @@ def test_a_stopped_sweep_resumes_each_trial_from_its_checkpoint(tmp_path, stop):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"base": LONG, "hyperparams": {"n_steps": 128}, "seeds": "0-1"}))
     output = tmp_path / "runs"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "sweep", "--config", str(path)]
-        + ["--name", "cut", "--output-dir", str(output)],
-        cwd=tmp_path,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
+    driver = start_cli(
+        ["sweep", "--config", str(path), "--name", "cut", "--output-dir", str(output)],
+        tmp_path,
+        own_group=True,
         stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     sweep_dir = output / "cut"
     trials = [sweep_dir / "trial-000-s0", sweep_dir / "trial-001-s1"]

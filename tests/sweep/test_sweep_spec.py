@@ -160,6 +160,15 @@ def test_missing_sweep_file_and_missing_sweep(tmp_path):
     assert_one_line_error(sweep_cli(tmp_path, "--report", "ghost"), "is not a sweep")
 
 
+def test_a_damaged_sweep_record_is_one_line(tmp_path):
+    (tmp_path / "runs" / "cut").mkdir(parents=True)
+    (tmp_path / "runs" / "cut" / "sweep.yaml").write_text("base: {env: reach\nspace: [")
+    for flag in ("--report", "--resume"):
+        assert_one_line_error(
+            sweep_cli(tmp_path, flag, "cut"), "sweep.yaml is not valid YAML (line", "restore it"
+        )
+
+
 def test_an_existing_sweep_name_is_refused(tmp_path):
     sweep_dir = tmp_path / "runs" / "taken"
     sweep_dir.mkdir(parents=True)

@@ -6,15 +6,13 @@ running; `rl-train runs sync` later brings the server exactly the rows it lacked
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_cli, run_processes, server_get
+from conftest import alive, run_cli, run_processes, server_get, start_cli
 
 from rl_train.store import wandb_txlog
 
@@ -45,17 +43,13 @@ def listed(cwd: Path, env: dict) -> dict:
 @pytest.mark.timeout(400)
 def test_server_stopped_mid_run_then_sync_uploads_exactly_the_rest(tmp_path, own_server):
     env = own_server.env()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "--use-simple-env", "--n-envs", "4"]
-        + ["--total-timesteps", "61440", "--eval-freq", "0", "--run-name", "cut"]
-        + ["--wandb-mode", "online", "--output-dir", "runs"]
-        + ["--wandb-finish-timeout", str(FINISH_TIMEOUT_S)],
-        cwd=tmp_path,
+    process = start_cli(
+        ["--use-simple-env", "--n-envs", "4", "--total-timesteps", "61440", "--eval-freq", "0",
+         "--run-name", "cut", "--wandb-mode", "online", "--output-dir", "runs",
+         "--wandb-finish-timeout", str(FINISH_TIMEOUT_S)],
+        tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    )  # fmt: skip
     lines: list[tuple[float, str]] = []
     reader = threading.Thread(
         target=lambda: lines.extend((time.monotonic(), line) for line in process.stdout)

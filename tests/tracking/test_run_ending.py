@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import alive, cli_env, run_processes
+from conftest import alive, run_processes, start_cli
 
 FINISH_TIMEOUT_S = 10
 # After the trainer ends: the logging process's own bound, then its kill grace.
@@ -21,17 +20,13 @@ GONE_WITHIN_S = FINISH_TIMEOUT_S + 20
 
 
 def start_training(tmp_path: Path, steps: int) -> tuple[subprocess.Popen, Path]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "--use-simple-env", "--n-envs", "4"]
-        + ["--total-timesteps", str(steps), "--eval-freq", "0", "--run-name", "end"]
-        + ["--wandb-mode", "offline", "--output-dir", "runs"]
-        + ["--wandb-finish-timeout", str(FINISH_TIMEOUT_S)],
-        cwd=tmp_path,
-        env=cli_env(),
+    process = start_cli(
+        ["--use-simple-env", "--n-envs", "4", "--total-timesteps", str(steps), "--eval-freq", "0",
+         "--run-name", "end", "--wandb-mode", "offline", "--output-dir", "runs",
+         "--wandb-finish-timeout", str(FINISH_TIMEOUT_S)],
+        tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    )  # fmt: skip
     return process, tmp_path / "runs" / "end"
 
 

@@ -15,7 +15,6 @@ import json
 import pickle
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 import torch
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_cli, start_cli
 from stable_baselines3 import PPO
 
 from rl_train.store import checkpoint
@@ -103,14 +102,7 @@ def env_worker_pids(trainer: psutil.Process) -> list[int]:
 
 def kill_a_worker_after(cwd: Path, run_dir: Path, step: int) -> str:
     """Resume the run, SIGKILL one env worker once it has logged a row past `step`."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", "--resume", str(run_dir)],
-        cwd=cwd,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli(["--resume", str(run_dir)], cwd)
     journal = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while max(json.loads(line)["_step"] for line in journal.read_text().splitlines()) <= step:

@@ -12,24 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli, server_get, wandb_files
+from conftest import cli_env, run_cli, server_get, start_cli, wandb_files
 
 from rl_train.store import checkpoint, wandb_txlog
 
 ROLLOUT = 256  # 4 envs x 64 steps
-
-
-def start_cli(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
-    """Own session, so a signal to its process group is what Ctrl-C in a terminal does."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "rl_train.cli", *args],
-        cwd=cwd,
-        env=cli_env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def wait_for_checkpoint(run_dir: Path, at_least: int, process: subprocess.Popen) -> None:
@@ -95,7 +82,7 @@ def all_checkpoints_valid(run_dir: Path) -> list[int]:
 )
 def test_signal_stops_saves_and_resume_finishes_exactly(tmp_path, signum, exit_code):
     run_dir = tmp_path / "runs" / "sig"
-    process = start_cli(train_args("sig", 40_960), tmp_path)
+    process = start_cli(train_args("sig", 40_960), tmp_path, own_group=True)
     wait_for_checkpoint(run_dir, 1024, process)
     if signum == signal.SIGINT:
         os.killpg(process.pid, signum)  # Ctrl-C reaches the workers too
@@ -135,7 +122,7 @@ def test_second_ctrl_c_aborts_at_once(tmp_path, vec_env, gap_s):
     """Whenever the second Ctrl-C lands (during training, saving or shutdown), the
     process ends promptly with 130 and the checkpoints stay valid."""
     run_dir = tmp_path / "runs" / "abort"
-    process = start_cli(train_args("abort", 40_960, vec_env=vec_env), tmp_path)
+    process = start_cli(train_args("abort", 40_960, vec_env=vec_env), tmp_path, own_group=True)
     wait_for_checkpoint(run_dir, 1024, process)
     os.killpg(process.pid, signal.SIGINT)
     time.sleep(gap_s)
@@ -236,7 +223,7 @@ def test_sigkill_before_the_first_checkpoint_then_resume_is_one_run(tmp_path):
     args = train_args(
         "early", total, "--use-simple-env", "--checkpoint-freq", "0", vec_env="native"
     )
-    first = start_cli(args, tmp_path)
+    first = start_cli(args, tmp_path, own_group=True)
     journal = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while not journal.exists() or len(journal.read_text().splitlines()) < 3:
@@ -265,12 +252,17 @@ def test_sigkill_at_several_points_then_resume_is_continuous(tmp_path):
     """Killed mid-checkpoint-write, then mid-rollout, then resumed to the end."""
     run_dir = tmp_path / "runs" / "killed"
     total = 8192
-    first = start_cli(train_args("killed", total), tmp_path, RL_TRAIN_FAULT="checkpoint-write:3072")
+    first = start_cli(
+        train_args("killed", total),
+        tmp_path,
+        env=cli_env(RL_TRAIN_FAULT="checkpoint-write:3072"),
+        own_group=True,
+    )
     first.communicate(timeout=240)
     assert first.returncode == -signal.SIGKILL
     assert all_checkpoints_valid(run_dir) == [1024, 2048]
 
-    second = start_cli(["--resume", "latest", "--output-dir", "runs"], tmp_path)
+    second = start_cli(["--resume", "latest", "--output-dir", "runs"], tmp_path, own_group=True)
     wait_for_checkpoint(run_dir, 5120, second)
     time.sleep(0.5)  # into the next rollout
     os.killpg(second.pid, signal.SIGKILL)
@@ -292,7 +284,7 @@ def test_sigkill_at_several_points_then_resume_is_continuous(tmp_path):
 @pytest.mark.online
 def test_synced_resumed_run_is_one_continuous_history(tmp_path, wandb_server):
     run_dir = tmp_path / "runs" / "synced"
-    process = start_cli(train_args("synced", 4096), tmp_path)
+    process = start_cli(train_args("synced", 4096), tmp_path, own_group=True)
     wait_for_checkpoint(run_dir, 2048, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)

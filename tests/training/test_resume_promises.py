@@ -187,9 +187,9 @@ def test_a_foreign_env_resumes_not_exactly_and_says_why(tmp_path):
 def test_resumed_foreign_envs_do_not_replay_the_runs_first_episodes():
     """The trainer's own resume path on real panda-gym envs: fresh envs start with the
     run's first goals (seed + rank); after the restore none of them plays it again."""
-    from rl_train.config.resolve import resolve
     from rl_train.config.train_config import TrainConfig
     from rl_train.training import run_state
+    from rl_train.training.entry import resolve_config as resolve
     from rl_train.training.model import build_model
     from rl_train.vec.make import make_vec_env
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,12 +51,12 @@ def in_wandb(run_dir: Path) -> dict[str, set[int]]:
 
 
 def distinct_file_bytes(root: Path) -> int:
-    inodes = {}
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            stat = path.stat()
-            inodes[(stat.st_dev, stat.st_ino)] = stat.st_size
-    return sum(inodes.values())
+    """What find(1) sees: each regular file's inode once (a hard link is not a second copy)."""
+    listed = subprocess.run(
+        ["find", str(root), "-type", "f", "-printf", "%D %i %s\n"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    return sum(int(line.split()[2]) for line in set(listed))
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +65,7 @@ def resumed(tmp_path_factory) -> tuple[Path, Path]:
     two W&B folders, --keep-checkpoints 2."""
     cwd = tmp_path_factory.mktemp("kept")
     args = train("kept", 24 * ROLLOUT, "--keep-checkpoints", "2")
-    first = subprocess.run(
-        [sys.executable, "-m", "rl_train.cli", *args],
-        cwd=cwd,
-        env=cli_env(RL_TRAIN_FAULT="checkpoint-write:3072"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    first = run_cli(args, cwd, env=cli_env(RL_TRAIN_FAULT="checkpoint-write:3072"))
     assert first.returncode == -signal.SIGKILL, first.stderr
     done = run_cli(["--resume", "runs/kept"], cwd=cwd)
     assert done.returncode == 0, done.stderr

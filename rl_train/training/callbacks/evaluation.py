@@ -23,12 +23,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
-from callbacks.checkpoint import save_best
 from rl_train.evaluation.episodes import evaluate
 from rl_train.evaluation.renderer import BackgroundRenderer, Rendered
 from rl_train.evaluation.result import EvalResult
 from rl_train.store import checkpoint
 from rl_train.tracking.client import Tracker
+from rl_train.training.callbacks.checkpoint import save_best
 
 VIDEO_KEY = "eval/video"
 BEST_SCORE_KEY = "best_score"
