@@ -130,17 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from rl_train.config.resolve import resolve
     from rl_train.config.train_config import TrainConfig
     from rl_train.store import checkpoint
     from rl_train.training import run_state
     from rl_train.training.callbacks.checkpoint import save_checkpoint
+    from rl_train.training.entry import resolve_config
     from rl_train.training.model import build_model, load_model
     from rl_train.vec.make import make_vec_env
 
     torch.set_num_threads(1)
     config = TrainConfig(env=args.env, n_envs=args.n_envs, vec_env="shm", wandb_mode="disabled")
-    resolve(config)
+    resolve_config(config)
     venv = make_vec_env(config)
     model = build_model(config, venv)
     rollout = model.n_steps * config.n_envs

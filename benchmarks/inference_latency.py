@@ -47,15 +47,15 @@ def build(task: str, folder: Path):
     """(SB3 model, VecNormalize, {runtime: act(batch) -> actions}) for the task's network."""
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from rl_train.config.resolve import resolve
     from rl_train.config.train_config import TrainConfig
     from rl_train.export.files import WRITERS, ExportedPolicy
     from rl_train.export.policy_graph import DeterministicPolicy
+    from rl_train.training.entry import resolve_config
     from rl_train.training.model import build_model
     from rl_train.vec.make import make_vec_env
 
     config = TrainConfig(env=task, n_envs=2, vec_env="dummy", wandb_mode="disabled")
-    resolve(config)
+    resolve_config(config)
     venv = make_vec_env(config)
     model = build_model(config, venv)
     normalize = model.get_env()
