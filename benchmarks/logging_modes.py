@@ -38,6 +38,8 @@ from logging_modes_run import (
     ROLLOUT_STEPS_PER_ENV,
     RunSpec,
     budgets,
+    job_text,
+    probes,
     run_one,
 )
 
@@ -200,36 +202,6 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
 
 
 # ---------------------------------------------------------------------------------- run
-
-
-def job_text(args: argparse.Namespace) -> str:
-    steps = ", ".join(
-        f"{env} {count:,} steps" for env, count in budgets(args).items() if env in args.envs
-    )
-    return (
-        f"--n-envs {args.n_envs} --vec-env {args.vec_env or 'default'} --seed {args.seed}; "
-        f"budgets {steps}; {args.reps} repetition(s), modes interleaved; heavy profile: "
-        f"--checkpoint-freq {2 * ROLLOUT_STEPS_PER_ENV * args.n_envs}"
-    )
-
-
-def probes(args: argparse.Namespace, specs: list[RunSpec], work_dir: Path, meta: dict) -> None:
-    """Before the runs: a discarded warm-up run, the host's own speed, W&B alone."""
-    run_env = child_env()
-    if not args.no_warmup and specs:
-        rollouts = 2 * ROLLOUT_STEPS_PER_ENV * args.n_envs
-        print("warm-up run (discarded) ...", flush=True)
-        warm = RunSpec(specs[0].env, "default", "disabled", -1, rollouts)
-        run_one(warm, args, work_dir, run_env, None)
-    if not args.no_host_check:
-        print("host speed check (a fixed loop, 10 times) ...", flush=True)
-        meta["host"] = machine.host_speed()
-    if args.probe_reps > 0 and "offline" in args.modes:
-        print(f"W&B start probe x{args.probe_reps} ...", flush=True)
-        meta["probe"] = wandb_probes.probe_wandb_start(args.probe_reps, run_env)
-    if args.idle_probe_s > 0 and "offline" in args.modes:
-        print(f"W&B idle probe ({args.idle_probe_s:g} s) ...", flush=True)
-        meta["idle"] = wandb_probes.probe_wandb_idle(args.idle_probe_s, run_env)
 
 
 def run_all(

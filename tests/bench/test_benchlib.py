@@ -197,3 +197,13 @@ def test_every_benchmark_script_answers_help(script):
     command = [sys.executable, str(REPO / "benchmarks" / script), "--help"]
     done = subprocess.run(command, cwd=REPO, env=cli_env(), capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("usage:"), done.stderr
+
+
+def test_wandb_alone_is_timed_in_a_process_of_its_own():
+    from benchlib.command import child_env
+    from benchlib.wandb_probes import probe_wandb_idle, probe_wandb_start
+
+    (start,) = probe_wandb_start(1, child_env())
+    assert start["wandb_init_s"] > 0 and start["wandb_finish_s"] > 0, start
+    idle = probe_wandb_idle(1.0, child_env())
+    assert idle["seconds"] == 1.0 and idle["core_ms_per_s"] >= 0, idle
