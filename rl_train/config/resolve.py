@@ -38,7 +38,7 @@ def file_digest(path: str) -> str | None:
 
 
 def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
-    """Fill env_id, hyperparameters, timesteps and run name; validate everything.
+    """Fill the hyperparameters, timesteps and run name; validate everything.
     Hyperparameters already in config.hyperparams override the shipped ones and
     --config's. config.env_id is already the id config.env names (vec/env_ids.py; the
     config layer does not import the envs): training/entry.py:resolve_config does both."""
