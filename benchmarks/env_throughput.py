@@ -29,6 +29,7 @@ from pathlib import Path
 from benchlib import machine
 from benchlib.command import REPO, RESULTS, child_env
 from benchlib.results import write_report
+from env_throughput_report import markdown
 
 DEFAULT_PANDAGYM_PYTHON = "/tmp/pandagym-venv/bin/python"
 VEC_ID = "SimpleReachVecEnv(1024)"
@@ -249,45 +250,6 @@ def summarize(workers: list[Worker], info: dict) -> dict:
     ]
     info["load_average_end"] = machine.load_average()
     return {"machine": info, "envs": envs_table, "comparisons": comparisons, "absolute": absolute}
-
-
-def markdown(summary: dict) -> str:
-    m = summary["machine"]
-    lines = [
-        "# Env throughput",
-        "",
-        f"{m['date']}, {m['host']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
-        f"load average {m['load_average_start']:.1f} at start, {m['load_average_end']:.1f} at end "
-        f"(shared machine). {m['rounds']} interleaved rounds of {m['seconds']} s per env; "
-        "one process per env, one env per process.",
-        "",
-        "| env | by | steps/s (median) | reset (ms) |",
-        "|---|---|---:|---:|",
-    ]
-    for env_id, row in summary["envs"].items():
-        lines.append(
-            f"| {env_id} | {row['owner']} | {row['steps_per_s_median']:,.0f} "
-            f"| {row['reset_ms_median']:.2f} |"
-        )
-    if summary["comparisons"]:
-        lines += ["", "| ours | panda-gym | ratio (median of rounds) | target | met |"]
-        lines.append("|---|---|---:|---:|---|")
-        for c in summary["comparisons"]:
-            target = "-" if c["target"] is None else f">= {c['target']}x"
-            met = "-" if c["met"] is None else ("yes" if c["met"] else "no")
-            lines.append(
-                f"| {c['ours']} | {c['panda_gym']} | {c['ratio_median']:.2f}x | {target} | {met} |"
-            )
-    else:
-        lines += ["", "panda-gym not installed: no comparison."]
-    if summary["absolute"]:
-        lines += ["", "| env | steps/s (median) | target | met |", "|---|---:|---:|---|"]
-        for a in summary["absolute"]:
-            met = "yes" if a["met"] else "no"
-            lines.append(
-                f"| {a['env']} | {a['steps_per_s_median']:,.0f} | >= {a['target']:,} | {met} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

@@ -25,18 +25,16 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from benchlib import machine
 from benchlib.command import REPO, RESULTS, child_env, rl_train_command
 from benchlib.results import write_report
+from learning_report import TARGET, markdown, plot, trained_span
 
 from rl_train.evaluation.stats import wilson_interval
-from rl_train.units import format_duration
 
 TASKS = ("reach", "push", "pick_and_place")
-TARGET = 0.9
 ROLLOUT = "rollout/success_rate"
 VALIDATION = "eval/success_rate"
 ELAPSED = "time/time_elapsed"
@@ -182,86 +180,6 @@ def pooled(results: list[dict], which: str) -> dict | None:
             "ci95": list(wilson_interval(wins, n))}  # fmt: skip
 
 
-def _trained(results: list[dict]) -> str:
-    """When the runs trained: from the first start to the last end."""
-
-    def utc(stamp: float) -> str:
-        return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-    ends = [r["ended_at"] for r in results if r["ended_at"]]
-    first = utc(min(r["started_at"] for r in results))
-    return f"trained {first} to {utc(max(ends))}" if ends else f"trained from {first}"
-
-
-def _rate(scored: dict | None) -> str:
-    if scored is None:
-        return "-"
-    low, high = scored["ci95"]
-    return f"{scored['success_rate']:.1%} ({low:.1%}-{high:.1%})"
-
-
-def _reached(found: dict | None) -> str:
-    return f"{found['step']:,} steps, {format_duration(found['wall_s'])}" if found else "never"
-
-
-def markdown(task: str, document: dict) -> str:
-    episodes = document["episodes"]
-    lines = [
-        f"# Learning: {task}, {len(document['seeds'])} seeds",
-        "",
-        f"`{document['command']}`  ",
-        f"{document['machine']}, {document['date']}. Success on {episodes} test episodes "
-        "each (deterministic, 95% Wilson interval); 90%: the first rollout (success of the "
-        "last 100 standard-start episodes) and the first validation evaluation at or over 90%.",
-        "",
-        "| seed | steps | final policy | best policy (step) | rollouts >= 90% | "
-        "validation >= 90% | wall time |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in document["seeds"]:
-        best = r.get("best")
-        best_text = f"{_rate(best)} ({best['step']:,})" if best else "-"
-        wall = format_duration(r["wall_s"]) if r["wall_s"] else "-"
-        lines.append(
-            f"| {r['seed']} | {r['steps']:,} ({r['state']}) | {_rate(r.get('latest'))} | "
-            f"{best_text} | {_reached(r['rollout_90'])} | {_reached(r['validation_90'])} | "
-            f"{wall} |"
-        )
-    for which, label in (("latest", "final policies"), ("best", "best policies")):
-        if document["pooled"][which]:
-            p = document["pooled"][which]
-            lines.append(
-                f"\nPooled, {label}: **{_rate(p)}**, {p['successes']}/{p['episodes']} "
-                f"over {p['seeds']} seeds."
-            )
-    return "\n".join(lines) + "\n"
-
-
-def plot(task: str, results: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    for r in results:
-        if not r["curve"]:
-            continue
-        steps, values, _ = zip(*r["curve"], strict=True)
-        (line,) = axes.plot(steps, values, label=f"seed {r['seed']}, rollouts", linewidth=1)
-        if r["validation_curve"]:
-            v_steps, v_values, _ = zip(*r["validation_curve"], strict=True)
-            axes.plot(v_steps, v_values, "o", color=line.get_color(), markersize=3,
-                      label=f"seed {r['seed']}, validation")  # fmt: skip
-    axes.axhline(TARGET, color="grey", linestyle=":", linewidth=1)
-    axes.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02),
-             title=f"{task}: success per seed (rollouts: standard starts)")  # fmt: skip
-    axes.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def report(
     task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: Path, command: str
 ) -> None:
@@ -276,7 +194,7 @@ def report(
         "task": task,
         "command": command,
         "machine": machine.summary_line(),
-        "date": _trained(results),
+        "date": trained_span(results),
         "episodes": episodes,
         "seeds": results,
         "pooled": {which: pooled(results, which) for which in ("latest", "best")},
