@@ -139,8 +139,9 @@ KILLS = [
     ("backend", "extra"),
     [
         pytest.param("shm", ["--env", "reach"], id="pybullet-reach-shm"),
-        pytest.param("native", ["--use-simple-env"], id="kinematic-reach-native"),
-        # The other backends, and variants of control, reward and robot
+        # The other backends (native: the in-process batched env), and variants of control,
+        # reward and robot: in the slow suite, which CI runs too
+        pytest.param("native", ["--use-simple-env"], id="kinematic-reach-native", marks=SLOW),
         pytest.param(
             "subproc", ["--env", "KukaReachSparse-v0"], id="kuka-sparse-subproc", marks=SLOW
         ),
