@@ -36,7 +36,7 @@ import numpy as np
 from benchlib import machine
 from benchlib.command import RESULTS, script_command
 from benchlib.results import write_report
-from benchlib.stats import median_ci
+from benchlib.stats import median_ci, ratios, spread
 
 
 def directory_bytes(path: Path) -> int:
@@ -193,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             "times_s": times[kind],
         }
     # Each repetition saved both kinds back to back: the pair's ratio cancels the host's drift.
-    pairs = [a / b for a, b in zip(times["after"], times["before"], strict=True)]
-    ratio = statistics.median(pairs)
-    ratio_ci = median_ci(pairs) or (float("nan"), float("nan"))
+    paired = ratios(list(zip(times["after"], times["before"], strict=True)))
+    ratio, _, _, _, interval = spread(paired)
+    ratio_ci = interval or (float("nan"), float("nan"))
     lines = [
         f"# Checkpoint cost of exact resume: {config.env_id}, {config.n_envs} envs (shm)",
         "",
