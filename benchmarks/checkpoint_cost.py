@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Save time now / before, median of the {args.reps} pairs: {ratio:.3f} "
-        f"(+{(ratio - 1) * 100:.1f}%, 95% interval {(ratio_ci[0] - 1) * 100:+.1f}% to "
+        f"({(ratio - 1) * 100:+.1f}%, 95% interval {(ratio_ci[0] - 1) * 100:+.1f}% to "
         f"{(ratio_ci[1] - 1) * 100:+.1f}%); state.pkl adds "
         f"{(sizes['after'] - sizes['before']) / 1e3:,.1f} kB ({actions} actions of the "
         f"envs' current episodes). A resume puts the {config.n_envs} envs back in "
