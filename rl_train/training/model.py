@@ -18,6 +18,7 @@ from rl_train.config import hyperparams
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.store.checkpoint import Checkpoint
+from rl_train.training import fused_update
 from rl_train.training.policies import POLICIES
 
 HELD_SUCCESS_KEY = "rollout/held_start_success_rate"
@@ -57,6 +58,14 @@ class RunPPO(PPO):
         assert self.held_success_buffer is not None
         self.held_success_buffer.append(info.get("is_success"))
         return {key: value for key, value in info.items() if key != "is_success"}
+
+    def train(self) -> None:
+        # SB3's update, its forward and backward written out where the policy is SB3's plain
+        # MlpPolicy (fused_update.py: the same update, with far fewer tensor operations).
+        if fused_update.supports(self) is None:
+            fused_update.train(self)
+        else:
+            super().train()
 
     def dump_logs(self, iteration: int = 0) -> None:
         if self.held_success_buffer:

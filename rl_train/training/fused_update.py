@@ -1,0 +1,220 @@
+"""PPO's update (SB3's PPO.train, step for step) for SB3's plain MlpPolicy, with the forward
+pass and the gradients of PPO's loss written out instead of traced by autograd.
+
+Why: for the small networks PPO uses here, a minibatch's update is dominated by the number of
+tensor operations, not their arithmetic; autograd records and replays about three times as
+many as the written-out forward and backward (benchmarks/learner_ceiling.py). The gradients are
+handed to SB3's own optimizer (and grad-norm clipping), so model.zip, its optimizer state and
+the hyperparameters stay stock; tests/training/test_fused_update.py compares one update with
+PPO.train on the same rollout.
+
+Covers: a Box action space, a diagonal Gaussian without gSDE, a flat Box observation through
+FlattenExtractor, separate policy and value MLPs of Linear + Tanh layers (SB3's MlpExtractor),
+clip_range_vf or not, target_kl or not. Anything else takes PPO.train (supports() says why).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
+from stable_baselines3.common.utils import explained_variance
+
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+# What the written-out forward stands for: a policy class that changes one of these (e.g.
+# BoundedMlpPolicy's squashed mean) takes PPO.train.
+OWN_METHODS = (
+    "forward",
+    "evaluate_actions",
+    "extract_features",
+    "_get_action_dist_from_latent",
+    "predict_values",
+)
+
+
+def _mlp(net: torch.nn.Module) -> list[torch.nn.Linear] | None:
+    """The Linear layers of a Linear-Tanh-Linear-Tanh... Sequential, or None."""
+    layers = list(net)
+    linears = layers[0::2]
+    if len(layers) % 2 or not all(isinstance(m, torch.nn.Linear) for m in linears):
+        return None
+    if not all(isinstance(m, torch.nn.Tanh) for m in layers[1::2]):
+        return None
+    return linears
+
+
+def supports(model: Any) -> str | None:
+    """None when the written-out update applies to this model, else why not."""
+    policy = model.policy
+    for name in OWN_METHODS:
+        if getattr(type(policy), name) is not getattr(ActorCriticPolicy, name):
+            return f"{type(policy).__name__} has its own {name}"
+    if type(policy.mlp_extractor) is not MlpExtractor:
+        return f"{type(policy.mlp_extractor).__name__} is not SB3's MlpExtractor"
+    if not isinstance(model.action_space, spaces.Box) or policy.use_sde:
+        return "not a Box action space with a diagonal Gaussian"
+    if type(policy.action_dist) is not DiagGaussianDistribution:
+        return "not a diagonal Gaussian"
+    if not isinstance(policy.observation_space, spaces.Box) or is_image_space(
+        policy.observation_space
+    ):
+        return "observations are not a Box of numbers (Dict, Discrete or images)"
+    if not isinstance(policy.pi_features_extractor, FlattenExtractor):
+        return "not FlattenExtractor"
+    if not policy.share_features_extractor:
+        return "separate features extractors"
+    extractor = policy.mlp_extractor
+    if _mlp(extractor.policy_net) is None or _mlp(extractor.value_net) is None:
+        return "the MLPs are not Linear + Tanh"
+    if policy.device.type != "cpu":
+        return "not on CPU"
+    return None
+
+
+class _Net:
+    """The policy's parameters as the written-out forward and backward use them."""
+
+    def __init__(self, policy: ActorCriticPolicy) -> None:
+        self.policy = policy
+        self.pi = _mlp(policy.mlp_extractor.policy_net)
+        self.vf = _mlp(policy.mlp_extractor.value_net)
+
+    @staticmethod
+    def forward(layers: list[torch.nn.Linear], out: torch.nn.Linear, x: torch.Tensor):
+        hidden = [x]
+        for layer in layers:
+            hidden.append(torch.tanh(torch.addmm(layer.bias, hidden[-1], layer.weight.t())))
+        return hidden, torch.addmm(out.bias, hidden[-1], out.weight.t())
+
+    @staticmethod
+    def backward(layers, out, hidden, d_out, grads: dict) -> None:
+        grads[out.weight] = d_out.t() @ hidden[-1]
+        grads[out.bias] = d_out.sum(0)
+        d_hidden = d_out @ out.weight
+        for i in range(len(layers) - 1, -1, -1):
+            d_z = torch.ops.aten.tanh_backward(d_hidden, hidden[i + 1])  # one kernel
+            grads[layers[i].weight] = d_z.t() @ hidden[i]
+            grads[layers[i].bias] = d_z.sum(0)
+            if i:
+                d_hidden = d_z @ layers[i].weight
+
+
+@torch.no_grad()
+def train(model: Any) -> None:
+    """PPO.train for a model supports() accepts: the same samples in the same order, the same
+    losses, early stop, optimizer step and logged values, to float rounding."""
+    policy = model.policy
+    policy.set_training_mode(True)
+    model._update_learning_rate(policy.optimizer)
+    clip_range = model.clip_range(model._current_progress_remaining)
+    clip_range_vf = (
+        model.clip_range_vf(model._current_progress_remaining)
+        if model.clip_range_vf is not None
+        else None
+    )
+    net = _Net(policy)
+    params = list(policy.parameters())
+    entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
+    continue_training = True
+    for epoch in range(model.n_epochs):
+        approx_kl_divs = []
+        for data in model.rollout_buffer.get(model.batch_size):
+            losses = _minibatch(model, net, data, clip_range, clip_range_vf)
+            pg_losses.append(losses["policy"])
+            clip_fractions.append(losses["clip_fraction"])
+            value_losses.append(losses["value"])
+            entropy_losses.append(losses["entropy"])
+            approx_kl_divs.append(losses["approx_kl"])
+            loss = losses["loss"]
+            if model.target_kl is not None and losses["approx_kl"] > 1.5 * model.target_kl:
+                continue_training = False
+                if model.verbose >= 1:
+                    print(f"Early stopping at step {epoch} due to reaching max kl: "
+                          f"{losses['approx_kl']:.2f}")  # fmt: skip
+                break
+            policy.optimizer.zero_grad()
+            for param in params:
+                param.grad = losses["grads"][param]
+            torch.nn.utils.clip_grad_norm_(params, model.max_grad_norm)
+            policy.optimizer.step()
+        model._n_updates += 1
+        if not continue_training:
+            break
+    buffer = model.rollout_buffer
+    explained_var = explained_variance(buffer.values.flatten(), buffer.returns.flatten())
+    record = model.logger.record
+    record("train/entropy_loss", np.mean(entropy_losses))
+    record("train/policy_gradient_loss", np.mean(pg_losses))
+    record("train/value_loss", np.mean(value_losses))
+    record("train/approx_kl", np.mean(approx_kl_divs))
+    record("train/clip_fraction", np.mean(clip_fractions))
+    record("train/loss", loss)
+    record("train/explained_variance", explained_var)
+    record("train/std", torch.exp(policy.log_std).mean().item())
+    record("train/n_updates", model._n_updates, exclude="tensorboard")
+    record("train/clip_range", clip_range)
+    if clip_range_vf is not None:
+        record("train/clip_range_vf", clip_range_vf)
+
+
+def _minibatch(model, net: _Net, data, clip_range: float, clip_range_vf: float | None) -> dict:
+    """PPO's losses of one minibatch, and the gradient of their weighted sum."""
+    policy = net.policy
+    x = data.observations.float().flatten(1)  # FlattenExtractor of a Box
+    actions = data.actions
+    pi_hidden, mean = net.forward(net.pi, policy.action_net, x)
+    vf_hidden, values = net.forward(net.vf, policy.value_net, x)
+    values = values.flatten()
+    log_std = policy.log_std
+    inv_var = torch.exp(-2 * log_std)
+    diff = actions - mean
+    log_prob = (-(diff * diff) * (0.5 * inv_var) - log_std - LOG_SQRT_2PI).sum(1)
+    entropy_each = (0.5 + LOG_SQRT_2PI + log_std).sum()  # the same for every sample
+    n = len(log_prob)
+    advantages = data.advantages
+    if model.normalize_advantage and n > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    log_ratio = log_prob - data.old_log_prob
+    ratio = torch.exp(log_ratio)
+    surrogate = advantages * ratio
+    clipped = advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = -torch.min(surrogate, clipped).mean()
+    if clip_range_vf is None:
+        values_pred, value_mask = values, None
+    else:
+        change = values - data.old_values
+        values_pred = data.old_values + torch.clamp(change, -clip_range_vf, clip_range_vf)
+        value_mask = (change >= -clip_range_vf) & (change <= clip_range_vf)
+    value_error = values_pred - data.returns
+    value_loss = (value_error * value_error).mean()
+    entropy_loss = -entropy_each
+    loss = policy_loss + model.ent_coef * entropy_loss + model.vf_coef * value_loss
+    approx_kl = torch.mean((ratio - 1) - log_ratio).cpu().numpy()
+
+    # The gradient: min() passes it to the unclipped term where that is the smaller (ties
+    # included: there clamp passes it through too), log_prob's to the mean and log_std.
+    d_log_prob = torch.where(surrogate <= clipped, surrogate, 0.0) * (-1.0 / n)
+    d_mean = d_log_prob[:, None] * diff * inv_var
+    d_log_std = (d_log_prob[:, None] * (diff * diff * inv_var - 1)).sum(0) - model.ent_coef
+    d_values = value_error * (2.0 * model.vf_coef / n)
+    if value_mask is not None:
+        d_values = d_values * value_mask
+    grads: dict = {log_std: d_log_std}
+    net.backward(net.pi, policy.action_net, pi_hidden, d_mean, grads)
+    net.backward(net.vf, policy.value_net, vf_hidden, d_values[:, None], grads)
+    return {
+        "policy": policy_loss.item(),
+        "clip_fraction": torch.mean((torch.abs(ratio - 1) > clip_range).float()).item(),
+        "value": value_loss.item(),
+        "entropy": entropy_loss.item(),
+        "loss": loss.item(),
+        "approx_kl": approx_kl,
+        "grads": grads,
+    }
