@@ -9,7 +9,10 @@ object tasks': 256x256, 256 steps, batches of 1,024, a decaying rate):
 
 - stock: SB3 as a user writes it, PPO over VecNormalize(VecMonitor(env)), torch's default
   threads, no callbacks;
-- rl-train: the trainer as `rl-train --use-simple-env --vec-env native` runs it.
+- rl-train-sb3: the trainer as `rl-train --use-simple-env --vec-env native --learner sb3
+  --update-threads 1` runs it (the trainer before #39: SB3's PPO.train on one thread);
+- rl-train: the trainer as `rl-train --use-simple-env --vec-env native` runs it (--learner
+  fast, the update on every usable core).
 
 Each run's time after its first iteration is split by timers around the methods SB3 calls
 (learner_ceiling_probe.py): acting (the policy's forward pass), the env's step, the wrappers
@@ -42,7 +45,7 @@ from benchlib import machine
 from benchlib.command import REPO, RESULTS, child_env, script_command, shipped_n_steps
 from benchlib.results import write_report
 
-LEARNERS = ("stock", "rl-train")
+LEARNERS = ("stock", "rl-train-sb3", "rl-train")
 SHAPES = {"reach": "rltrain/PandaReach-v0", "push": "rltrain/PandaPush-v0"}  # PyBullet envs
 SHOWN = ("acting", "env", "wrappers", "buffer", "rollout_other", "update", "callbacks")
 CORES = (2, 16, 32, 64)
@@ -106,27 +109,33 @@ def projection(rows: list[dict], rates: dict[str, float]) -> list[dict]:
 
 def report(document: dict) -> str:
     rows = document["rows"]
-    stock = {(r["shape"], r["n_envs"]): r for r in rows if r["learner"] == "stock"}
+    stock, before = (
+        {(r["shape"], r["n_envs"]): r for r in rows if r["learner"] == learner}
+        for learner in ("stock", "rl-train-sb3")
+    )
     lines = [
         "# The learner's ceiling",
         "",
         f"`{document['command']}` on {document['machine']}, {document['date']}; load average "
         f"{document['load_start']} at start, {document['load_end']} at end. Medians of "
         f"{document['repeats']} runs per cell, learners interleaved; µs of wall time per env "
-        "step, after each run's first iteration (the script's docstring: what each part is).",
+        "step, after each run's first iteration (the script's docstring: what each part is); "
+        "CPU: the trainer process's, all threads.",
         "",
         f"| shape | learner | n_envs | {' | '.join(SHOWN)} | learner µs/step (CPU) "
-        "| ceiling steps/s | × stock |",
-        "|---|---|---:|" + "---:|" * (len(SHOWN) + 3),
+        "| ceiling steps/s | × stock | × rl-train-sb3 |",
+        "|---|---|---:|" + "---:|" * (len(SHOWN) + 4),
     ]
     for row in rows:
         parts = " | ".join(f"{row['us_per_step'][p]:.1f}" for p in SHOWN)
-        base = stock.get((row["shape"], row["n_envs"]))
-        times = f"{row['ceiling'] / base['ceiling']:.2f}" if base else ""
+        times = [
+            f"{row['ceiling'] / base['ceiling']:.2f}" if base else ""
+            for base in (table.get((row["shape"], row["n_envs"])) for table in (stock, before))
+        ]
         lines.append(
             f"| {row['shape']} | {row['learner']} | {row['n_envs']} | {parts} "
             f"| {row['learner_us_per_step']:.1f} ({row['learner_cpu_us_per_step']:.1f}) "
-            f"| {row['ceiling']:,.0f} | {times} |"
+            f"| {row['ceiling']:,.0f} | {' | '.join(times)} |"
         )
     lines += [
         "",

@@ -2,9 +2,9 @@
 per env step, split by the methods SB3 calls; and stock SB3's run to compare with.
 
 learner_ceiling.py runs `learner_ceiling_probe.run(LEARNER, SHAPE, N_ENVS, STEPS, DIR)` in a
-fresh process, which prints one JSON line: the seconds of each part (wall and the main
-thread's CPU) over the iterations after the first (a rollout and its update), and the env
-steps they made.
+fresh process, which prints one JSON line: the seconds of each part (wall and the
+process's CPU, all its threads) over the iterations after the first (a rollout and its
+update), and the env steps they made.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ PARTS = ("acting", "env", "wrappers", "buffer", "update", "callbacks")
 
 
 class Clock:
-    """Wall and main-thread CPU seconds per part, per PPO iteration."""
+    """Wall and process CPU seconds (all threads: the update's too) per part, per iteration."""
 
     def __init__(self) -> None:
         self.learner = ""
@@ -33,13 +33,13 @@ class Clock:
     def timed(self, part: str, method):
         @functools.wraps(method)
         def wrapper(*args, **kwargs):
-            wall, cpu = time.perf_counter(), time.thread_time()
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return method(*args, **kwargs)
             finally:
                 totals = self._open[part]
                 totals[0] += time.perf_counter() - wall
-                totals[1] += time.thread_time() - cpu
+                totals[1] += time.process_time() - cpu
 
         return wrapper
 
@@ -66,19 +66,22 @@ class Clock:
 
 
 def install(clock: Clock) -> None:
-    """Timers around what PPO's learn loop calls: the policy's forward pass, the raw env's
-    and the outermost wrapper's step, the rollout buffer (classes, so every instance), and
-    the algorithm's rollout, update and callbacks (on the instance at the start of learn(),
-    so that a subclass's own train() is what is timed). The model's JSON line is printed
-    when learn() returns: the CLI leaves by os._exit once the run is saved."""
+    """Timers around what PPO's learn loop calls: the policy's forward pass (SB3's, or the
+    fast learner's), the raw env's and the outermost wrapper's step, the rollout buffer
+    (classes, so every instance), and the algorithm's rollout, update and callbacks (on the
+    instance at the start of learn(), so that a subclass's own train() is what is timed).
+    The model's JSON line is printed when learn() returns: the CLI leaves by os._exit once
+    the run is saved."""
     from stable_baselines3.common.buffers import RolloutBuffer
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
     from stable_baselines3.common.policies import ActorCriticPolicy
     from stable_baselines3.common.vec_env import VecNormalize
 
     from envs.simple_vec import SimpleReachVecEnv
+    from rl_train.training import fast_learner
 
     ActorCriticPolicy.forward = clock.timed("acting", ActorCriticPolicy.forward)
+    fast_learner.act = clock.timed("acting", fast_learner.act)  # --learner fast's forward
     SimpleReachVecEnv.step_wait = clock.timed("env", SimpleReachVecEnv.step_wait)
     VecNormalize.step_wait = clock.timed("wrappers", VecNormalize.step_wait)
     RolloutBuffer.add = clock.timed("buffer", RolloutBuffer.add)
@@ -149,9 +152,9 @@ def stock(n_envs: int, total: int, shape: str) -> None:
     model.learn(total)
 
 
-def rl_train(n_envs: int, total: int, shape: str, output_dir: str) -> None:
+def rl_train(n_envs: int, total: int, shape: str, output_dir: str, *flags: str) -> None:
     """rl-train's trainer as its CLI runs it, the kinematic reach's batched env in-process,
-    the shape's hyperparameters given with --hyperparams."""
+    the shape's hyperparameters given with --hyperparams, and `flags`."""
     from rl_train.cli.main import main
 
     given = []
@@ -164,7 +167,7 @@ def rl_train(n_envs: int, total: int, shape: str, output_dir: str) -> None:
         "--use-simple-env", "--vec-env", "native", "--n-envs", str(n_envs),
         "--total-timesteps", str(total), "--wandb-mode", "disabled", "--eval-freq", "0",
         "--checkpoint-freq", "0", "--output-dir", output_dir, "--run-name", "learner",
-        "--hyperparams", *given,
+        *flags, "--hyperparams", *given,
     ])  # fmt: skip
 
 
@@ -173,7 +176,10 @@ def run(learner: str, shape: str, n_envs: int, total: int, output_dir: str = "")
     clock = Clock()
     clock.learner = learner
     install(clock)
+    output_dir = output_dir or tempfile.mkdtemp(prefix="rl-train-learner-")
     if learner == "stock":
         stock(n_envs, total, shape)
+    elif learner == "rl-train-sb3":  # the trainer before #39
+        rl_train(n_envs, total, shape, output_dir, "--learner", "sb3", "--update-threads", "1")
     else:
-        rl_train(n_envs, total, shape, output_dir or tempfile.mkdtemp(prefix="rl-train-learner-"))
+        rl_train(n_envs, total, shape, output_dir)

@@ -17,6 +17,7 @@ from rl_train.config.train_config import (
     DEFAULT_N_ENVS,
     DEVICES,
     EVAL_STEP_SHARE,
+    LEARNERS,
     LOG_PROFILES,
     MAX_EVALUATIONS,
     VEC_ENVS,
@@ -157,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
         "there), cuda, or auto (cuda when torch sees one)",
     )
     run.add_argument(
+        "--learner",
+        choices=LEARNERS,
+        default="fast",
+        help="PPO's update: fast (default: SB3's PPO with the update's loss and gradients "
+        "written out, for MLP policies; the same update to float rounding) or sb3 (SB3's "
+        "own PPO.train)",
+    )
+    run.add_argument(
+        "--update-threads",
+        type=whole_number(0),
+        default=0,
+        metavar="N",
+        help="torch threads for PPO's update, while the env workers wait (default 0: every "
+        "usable core); acting uses one",
+    )
+    run.add_argument(
         "--resume",
         metavar="PATH|latest",
         help="continue a run from its newest valid checkpoint: a run dir, a checkpoint dir, "
@@ -277,6 +294,8 @@ def config_from_args(argv: list[str]) -> tuple[TrainConfig, set[str], str | None
         eval_video=args.eval_video,
         log_profile=args.log_profile,
         device=args.device,
+        learner=args.learner,
+        update_threads=args.update_threads,
         hyperparams=given_hyperparams(args.hyperparams),
     )
     return config, explicit, args.resume

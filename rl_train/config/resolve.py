@@ -13,6 +13,7 @@ from rl_train.config import hyperparams
 from rl_train.config.train_config import (
     DEVICES,
     EVAL_STEP_SHARE,
+    LEARNERS,
     MAX_EVALUATIONS,
     NATIVE_ENV_IDS,
     SEED_STREAM,
@@ -22,6 +23,7 @@ from rl_train.config.train_config import (
     TrainConfig,
 )
 from rl_train.errors import UserError
+from rl_train.machine import usable_cores
 
 
 def default_run_name(env_id: str, seed: int) -> str:
@@ -76,6 +78,7 @@ def resolve(config: TrainConfig, cli_n_envs_given: bool = True) -> TrainConfig:
             f"not {config.env_id}; use --vec-env shm"
         )
     check_device(config.device)
+    check_learner(config)
     if config.eval_freq is None:
         config.eval_freq = default_eval_freq(config)
     if config.eval_video and not config.eval_freq:
@@ -111,6 +114,19 @@ def check_device(device: str) -> None:
                 "--device cuda: torch sees no CUDA device here; use --device cpu, or auto "
                 "to take a GPU only where there is one"
             )
+
+
+def check_learner(config: TrainConfig) -> None:
+    """--learner and --update-threads; 0 threads become every usable core, recorded in
+    config.yaml so that a resume elsewhere updates with the same count (exact resume)."""
+    if config.learner not in LEARNERS:
+        raise UserError(f"--learner must be one of {', '.join(LEARNERS)}, not {config.learner!r}")
+    if config.update_threads < 0:
+        raise UserError(
+            f"--update-threads must be 0 (every core) or more, got {config.update_threads}"
+        )
+    if not config.update_threads:
+        config.update_threads = usable_cores()
 
 
 def default_eval_freq(config: TrainConfig) -> int:

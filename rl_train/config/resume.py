@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rl_train.config.resolve import (
     check_device,
+    check_learner,
     default_eval_freq,
     file_digest,
     round_to_rollouts,
@@ -40,6 +41,8 @@ OVERRIDABLE = {
     "eval_episodes",
     "eval_video",
     "device",
+    "learner",
+    "update_threads",
 }
 # Flags that name the run to resume, not its settings.
 LOCATING = {"resume", "output_dir"}
@@ -167,6 +170,7 @@ def resume_plan(
             )
         setattr(config, name, getattr(cli, name))
     check_device(config.device)
+    check_learner(config)
     if config.eval_freq is None:  # a run from before evaluations during training
         config.eval_freq = default_eval_freq(config)
     found = choose_checkpoint(run_dir, named)

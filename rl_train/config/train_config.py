@@ -23,6 +23,11 @@ LOG_PROFILES = ("default", "heavy")
 # ones kept on disk, only the final one, or none.
 WANDB_CHECKPOINTS = ("all", "kept", "final", "none")
 DEVICES = ("cpu", "cuda", "auto")  # the learner's torch device; auto: cuda when there is one
+# PPO's update and acting: fast (training/fast_learner.py where the policy allows, the same
+# PPO to float rounding) or sb3 (SB3's own PPO.train). A run saved before the choice existed
+# ran sb3 with one update thread, and resumes so (read_config).
+LEARNERS = ("fast", "sb3")
+LEGACY_LEARNER = {"learner": "sb3", "update_threads": 1}
 DEFAULT_N_ENVS = 16
 # The default --eval-freq: evaluations play at most this share of the run's env steps,
 # and there are at most MAX_EVALUATIONS, the final one included (docs/evaluation.md).
@@ -73,6 +78,8 @@ class TrainConfig:
     eval_episodes: int = 10
     eval_video: bool = False
     device: str = "cpu"
+    learner: str = "fast"
+    update_threads: int = 0  # torch threads of the update; 0: every usable core (resolve)
     wandb_group: str | None = None  # a sweep's trials share its name as their W&B group
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
@@ -124,4 +131,4 @@ def write_config(config: TrainConfig) -> None:
 
 
 def read_config(run_dir: Path) -> TrainConfig:
-    return TrainConfig.from_dict(read_run_config(run_dir))
+    return TrainConfig.from_dict(LEGACY_LEARNER | read_run_config(run_dir))

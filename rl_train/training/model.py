@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import deque
 from typing import Any
@@ -18,7 +19,7 @@ from rl_train.config import hyperparams
 from rl_train.config.train_config import TrainConfig
 from rl_train.errors import UserError
 from rl_train.store.checkpoint import Checkpoint
-from rl_train.training import fused_update
+from rl_train.training import fast_learner
 from rl_train.training.policies import POLICIES
 
 HELD_SUCCESS_KEY = "rollout/held_start_success_rate"
@@ -59,13 +60,41 @@ class RunPPO(PPO):
         self.held_success_buffer.append(info.get("is_success"))
         return {key: value for key, value in info.items() if key != "is_success"}
 
+    # The run's --learner and --update-threads (the trainer sets them from its config;
+    # not saved in model.zip, which stays stock).
+    learner = "sb3"
+    update_threads = 1
+
     def train(self) -> None:
-        # SB3's update, its forward and backward written out where the policy is SB3's plain
-        # MlpPolicy (fused_update.py: the same update, with far fewer tensor operations).
-        if fused_update.supports(self) is None:
-            fused_update.train(self)
-        else:
-            super().train()
+        """PPO's update on update_threads torch threads (the env workers wait meanwhile;
+        acting goes back to one). The fast learner: Adam stepped by torch's fused kernel,
+        and the loss's forward and backward written out where the policy is SB3's plain
+        MlpPolicy (fast_learner.py: the same update to float rounding, far fewer tensor
+        operations)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.update_threads)
+        try:
+            fast_learner.use_fused_adam(self.policy.optimizer, self.learner == "fast")
+            if self.learner == "fast" and fast_learner.supports(self) is None:
+                fast_learner.train(self)
+            else:
+                super().train()
+        finally:
+            torch.set_num_threads(threads)
+
+    def collect_rollouts(self, *args, **kwargs) -> bool:
+        """SB3's rollout; the fast learner acts through fast_learner.act (the same actions,
+        bit for bit) where the policy allows."""
+        if self.learner != "fast" or fast_learner.supports(self) is not None:
+            return super().collect_rollouts(*args, **kwargs)
+        self.policy.forward = functools.partial(fast_learner.act, self.policy)
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        finally:
+            del self.policy.forward  # the class's again
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "learner", "update_threads"]
 
     def dump_logs(self, iteration: int = 0) -> None:
         if self.held_success_buffer:

@@ -23,7 +23,12 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import envs
 from rl_train.config.hyperparams import normalize_kwargs
-from rl_train.config.train_config import MAX_EVAL_ENVS, VALIDATION_SEEDS
+from rl_train.config.train_config import (
+    LEGACY_LEARNER,
+    MAX_EVAL_ENVS,
+    VALIDATION_SEEDS,
+    TrainConfig,
+)
 from rl_train.errors import UserError
 from rl_train.evaluation.renderer import BackgroundRenderer
 from rl_train.evaluation.result import EvalResult
@@ -178,6 +183,8 @@ class Trainer:
             self.model = build_model(self.config, self.venv)
         else:
             self._load_model(self.resume_from)
+        self.model.learner = self.config.learner
+        self.model.update_threads = self.config.update_threads
         self.model.set_logger(self._logger())
         _arm_update_fault(self.model)
         if self.resume_from is not None:
@@ -200,6 +207,8 @@ class Trainer:
             run_state.start_fresh_episodes(self.venv, self.config.seed, found.step)
         if self.not_exact is None and self.model.device.type == "cuda":
             self.not_exact = "the learner runs on CUDA, whose kernels are not bit-reproducible"
+        if self.not_exact is None:
+            self.not_exact = other_learner(found.meta.get("config", {}), self.config)
         self.record.note_resume(self.not_exact)
         how = "exactly" if self.not_exact is None else f"not exactly: {self.not_exact}"
         print(
@@ -516,6 +525,19 @@ class Trainer:
             self.upload_complete,
         )
         print("\n".join(lines), flush=True)
+
+
+def other_learner(saved: dict[str, Any], config: TrainConfig) -> str | None:
+    """Why the update's float rounding differs from the checkpoint's run, or None: another
+    --learner or --update-threads (threads split a matrix product's sums differently)."""
+    saved = LEGACY_LEARNER | saved
+    for key in LEGACY_LEARNER:
+        if saved[key] != getattr(config, key):
+            return (
+                f"--{key.replace('_', '-')} {getattr(config, key)} where the run had "
+                f"{saved[key]} (the update's float rounding differs)"
+            )
+    return None
 
 
 def _arm_update_fault(model: PPO) -> None:

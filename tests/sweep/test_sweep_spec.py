@@ -96,8 +96,12 @@ def test_a_trial_config_takes_options_hyperparameters_and_schedules(tmp_path):
         ({"n_envs": 4, "vec_env": "subproc"}, 5),  # SB3: a process per env
     ],
 )
-def test_a_trial_asks_for_its_workers_plus_the_learner(base, cpus):
-    assert spec_of(base=base).trial_cpus() == cpus
+def test_a_trial_asks_for_its_workers_plus_the_learner(base, cpus, tmp_path):
+    spec = spec_of(base=base)
+    assert spec.trial_cpus() == cpus
+    # Its update's threads: the trial's CPUs, not the machine's (trials share the machine)
+    config, _ = spec.trial_config({}, "trial-000-s0", tmp_path)
+    assert config.update_threads == cpus
 
 
 def test_cpus_per_trial_overrides_the_count():

@@ -1,4 +1,4 @@
-"""The written-out PPO update (training/fused_update.py) is SB3's PPO.train: from the same
+"""The written-out PPO update (training/fast_learner.py) is SB3's PPO.train: from the same
 model, rollout and random state, one update of each leaves the same parameters, optimizer
 state, update count and logged values (to float rounding)."""
 
@@ -13,7 +13,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from envs.simple_vec import SimpleReachVecEnv
-from rl_train.training import fused_update
+from rl_train.training import fast_learner
 from rl_train.training.model import RunPPO, as_schedule
 
 BASE = {
@@ -30,11 +30,28 @@ def model_after_a_rollout(**overrides) -> PPO:
     kwargs = {**BASE, **overrides}
     if isinstance(kwargs["learning_rate"], str):
         kwargs["learning_rate"] = as_schedule(kwargs["learning_rate"])
-    venv = VecNormalize(SimpleReachVecEnv(16, seed=0), gamma=0.95)
-    model = PPO("MlpPolicy", venv, seed=3, device="cpu", verbose=0, **kwargs)
+    policy = "MlpPolicy"
+    if kwargs.pop("goal_env", False):  # panda-gym's: a Dict observation, MultiInputPolicy
+        import panda_gym  # noqa: F401
+        from stable_baselines3.common.env_util import make_vec_env
+
+        raw, policy = make_vec_env("PandaReachDense-v3", n_envs=16, seed=0), "MultiInputPolicy"
+    else:
+        raw = SimpleReachVecEnv(16, seed=0)
+    venv = VecNormalize(raw, gamma=0.95)
+    model = RunPPO(policy, venv, seed=3, device="cpu", verbose=0, **kwargs)
     # Two rollouts and an update: Adam's moments are not zero, the buffer holds a rollout.
     model.learn(2 * 64 * 16)
     return model
+
+
+def fast_learner_update(model: RunPPO) -> None:
+    """The update the trainer runs with --learner fast --update-threads 2."""
+    model.learner, model.update_threads = "fast", 2
+    try:
+        model.train()
+    finally:
+        model.learner, model.update_threads = "sb3", 1
 
 
 def one_update(model: PPO, update) -> dict:
@@ -67,12 +84,21 @@ def one_update(model: PPO, update) -> dict:
         {"target_kl": 0.01},  # stops early: the same minibatch, the same epoch
         {"normalize_advantage": False, "learning_rate": "lin_3e-4"},
         {"policy_kwargs": {"net_arch": {"pi": [32], "vf": [48, 16]}}},
+        {"goal_env": True},
     ],
-    ids=["shipped", "coefficients", "clipped-values", "early-stop", "schedule", "other-nets"],
+    ids=[
+        "shipped",
+        "coefficients",
+        "clipped-values",
+        "early-stop",
+        "schedule",
+        "other-nets",
+        "dict-observations",
+    ],  # fmt: skip
 )
 def test_one_update_equals_sb3s(overrides):
     model = model_after_a_rollout(**overrides)
-    assert fused_update.supports(model) is None
+    assert fast_learner.supports(model) is None
     model._current_progress_remaining = 0.5  # a schedule halfway
     model._saved = {
         "params": copy.deepcopy(model.policy.state_dict()),
@@ -81,7 +107,7 @@ def test_one_update_equals_sb3s(overrides):
         "n_updates": model._n_updates,
     }
     stock = one_update(model, PPO.train)
-    fused = one_update(model, fused_update.train)
+    fused = one_update(model, fast_learner_update)
     assert fused["n_updates"] == stock["n_updates"]
     if "target_kl" in overrides:  # it did stop early
         assert stock["n_updates"] - model._saved["n_updates"] < BASE["n_epochs"]
@@ -102,23 +128,71 @@ def test_other_policies_take_sb3s_update():
     from gymnasium import spaces
 
     model = model_after_a_rollout(use_sde=True)
-    assert "Gaussian" in fused_update.supports(model)
+    assert "Gaussian" in fast_learner.supports(model)
     discrete = PPO("MlpPolicy", "CartPole-v1", n_steps=64, device="cpu")
-    assert "Box action space" in fused_update.supports(discrete)
+    assert "Box action space" in fast_learner.supports(discrete)
     venv = VecNormalize(SimpleReachVecEnv(4, seed=0))
     from rl_train.training.policies import BoundedMlpPolicy
 
     bounded = PPO(BoundedMlpPolicy, venv, n_steps=64, batch_size=64, device="cpu")
-    assert "_get_action_dist_from_latent" in fused_update.supports(bounded)
+    assert "_get_action_dist_from_latent" in fast_learner.supports(bounded)
     silu = PPO("MlpPolicy", venv, n_steps=64, policy_kwargs={"activation_fn": torch.nn.SiLU})
-    assert "Tanh" in fused_update.supports(silu)
+    assert "Tanh" in fast_learner.supports(silu)
     assert isinstance(venv.action_space, spaces.Box)
 
 
-def test_the_trainer_takes_the_written_out_update_for_its_mlp_policy(monkeypatch):
+def test_the_fast_learner_takes_the_written_out_update_and_saves_a_stock_model(
+    monkeypatch, tmp_path
+):
     calls = []
-    monkeypatch.setattr(fused_update, "train", lambda model: calls.append(model))
+    monkeypatch.setattr(fast_learner, "train", lambda model: calls.append(model))
     venv = VecNormalize(SimpleReachVecEnv(4, seed=0))
     model = RunPPO("MlpPolicy", venv, n_steps=64, batch_size=64, device="cpu")
     model.learn(64 * 4)
+    assert calls == []  # the learner a run saved before --learner existed had: SB3's
+    model.learner, model.update_threads = "fast", 2
+    torch.set_num_threads(1)
+    model.learn(64 * 4)
     assert calls == [model]
+    assert torch.get_num_threads() == 1  # acting's one thread again after the update
+    monkeypatch.undo()
+    model.learn(64 * 4)  # the real written-out update: Adam's fused kernel in the saved state
+    model.save(tmp_path / "model.zip")
+    stock = PPO.load(tmp_path / "model.zip", env=venv, device="cpu")
+    assert "learner" not in vars(stock) and "update_threads" not in vars(stock)
+    observation = venv.reset()
+    np.testing.assert_array_equal(
+        stock.predict(observation, deterministic=True)[0],
+        model.predict(observation, deterministic=True)[0],
+    )
+    stock.learn(64 * 4)  # stock SB3 trains on from it
+
+
+@pytest.mark.parametrize("goal_env", [False, True], ids=["flat", "dict-observations"])
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_acting_is_the_policys_forward_bit_for_bit(goal_env, deterministic):
+    model = model_after_a_rollout(goal_env=goal_env)
+    assert fast_learner.supports(model) is None
+    obs, _ = model.policy.obs_to_tensor(model._last_obs)
+    with torch.no_grad():
+        torch.manual_seed(7)
+        expected = model.policy(obs, deterministic=deterministic)
+        torch.manual_seed(7)
+        got = fast_learner.act(model.policy, obs, deterministic=deterministic)
+    for mine, sb3s in zip(got, expected, strict=True):
+        assert mine.shape == sb3s.shape and torch.equal(mine, sb3s)
+
+
+def test_the_fast_learners_rollout_is_sb3s_bit_for_bit():
+    rollouts = []
+    for learner in ("sb3", "fast"):
+        model = model_after_a_rollout()  # the same seeds: the same model and envs
+        model.learner = learner
+        model.collect_rollouts(
+            model.env, model._init_callback(None), model.rollout_buffer, model.n_steps
+        )
+        assert "forward" not in vars(model.policy)  # the class's forward again
+        buffer = model.rollout_buffer
+        rollouts.append((buffer.actions.copy(), buffer.log_probs.copy(), buffer.values.copy()))
+    for mine, sb3s in zip(*rollouts, strict=True):
+        np.testing.assert_array_equal(mine, sb3s)

@@ -1,15 +1,22 @@
-"""PPO's update (SB3's PPO.train, step for step) for SB3's plain MlpPolicy, with the forward
-pass and the gradients of PPO's loss written out instead of traced by autograd.
+"""The fast learner (--learner fast): SB3's PPO with its two hot paths written out for SB3's
+plain MLP policies.
 
-Why: for the small networks PPO uses here, a minibatch's update is dominated by the number of
-tensor operations, not their arithmetic; autograd records and replays about three times as
-many as the written-out forward and backward (benchmarks/learner_ceiling.py). The gradients are
-handed to SB3's own optimizer (and grad-norm clipping), so model.zip, its optimizer state and
-the hyperparameters stay stock; tests/training/test_fused_update.py compares one update with
-PPO.train on the same rollout.
+- train(): PPO.train step for step, the forward pass and the gradients of PPO's loss
+  written out instead of traced by autograd. For the small networks PPO uses here, a
+  minibatch's update is dominated by the number of tensor operations, not their arithmetic;
+  autograd records and replays about three times as many (benchmarks/learner_ceiling.py).
+  The gradients are handed to SB3's own optimizer (and grad-norm clipping), so model.zip, its
+  optimizer state and the hyperparameters stay stock.
+- act(): the policy's forward pass in a rollout, the same operations as SB3's, bit for bit
+  (the same actions from the same random state), without building a torch Distribution
+  object and checking its arguments at every env step.
+
+tests/training/test_fast_learner.py compares one update with PPO.train on the same rollout,
+and act() with the policy's forward.
 
 Covers: a Box action space, a diagonal Gaussian without gSDE, a flat Box observation through
-FlattenExtractor, separate policy and value MLPs of Linear + Tanh layers (SB3's MlpExtractor),
+FlattenExtractor or a Dict of them through CombinedExtractor (goal envs: MultiInputPolicy),
+separate policy and value MLPs of Linear + Tanh layers (SB3's MlpExtractor),
 clip_range_vf or not, target_kl or not. Anything else takes PPO.train (supports() says why).
 """
 
@@ -24,7 +31,11 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import FlattenExtractor, MlpExtractor
+from stable_baselines3.common.torch_layers import (
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+)
 from stable_baselines3.common.utils import explained_variance
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
@@ -62,12 +73,9 @@ def supports(model: Any) -> str | None:
         return "not a Box action space with a diagonal Gaussian"
     if type(policy.action_dist) is not DiagGaussianDistribution:
         return "not a diagonal Gaussian"
-    if not isinstance(policy.observation_space, spaces.Box) or is_image_space(
-        policy.observation_space
-    ):
-        return "observations are not a Box of numbers (Dict, Discrete or images)"
-    if not isinstance(policy.pi_features_extractor, FlattenExtractor):
-        return "not FlattenExtractor"
+    why = _features_not_flat(policy)
+    if why:
+        return why
     if not policy.share_features_extractor:
         return "separate features extractors"
     extractor = policy.mlp_extractor
@@ -78,13 +86,38 @@ def supports(model: Any) -> str | None:
     return None
 
 
-def use_fused_adam(optimizer: torch.optim.Optimizer) -> None:
-    """SB3's Adam, stepped by torch's fused CPU kernel instead of its per-tensor loop: the
-    same update to float rounding, in a quarter of the time (benchmarks/learner_ceiling.py).
+def _features_not_flat(policy: ActorCriticPolicy) -> str | None:
+    """None when the features are the observation flattened (a Box), or its keys' flattened
+    and joined (a Dict of Boxes through CombinedExtractor), else why not."""
+    space, extractor = policy.observation_space, policy.pi_features_extractor
+    boxes = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    if not all(isinstance(s, spaces.Box) and not is_image_space(s) for s in boxes):
+        return "observations are not Boxes of numbers (Discrete, images)"
+    if isinstance(space, spaces.Dict):
+        if type(extractor) is not CombinedExtractor or not all(
+            type(e) is torch.nn.Flatten for e in extractor.extractors.values()
+        ):
+            return "a Dict observation not through CombinedExtractor's Flatten"
+    elif type(extractor) is not FlattenExtractor:
+        return "not FlattenExtractor"
+    return None
+
+
+def _features(policy: ActorCriticPolicy, observations) -> torch.Tensor:
+    """What SB3's preprocess_obs and the extractor make of Box observations (supports())."""
+    if isinstance(observations, dict):  # CombinedExtractor: its keys' order
+        keys = policy.pi_features_extractor.extractors
+        return torch.cat([observations[k].float().flatten(1) for k in keys], dim=1)
+    return observations.float().flatten(1)
+
+
+def use_fused_adam(optimizer: torch.optim.Optimizer, fused: bool) -> None:
+    """SB3's Adam, stepped by torch's fused CPU kernel instead of its per-tensor loop (the
+    same update to float rounding, in a quarter of the time), or by torch's default again.
     The flag lives in the optimizer's state, which model.zip keeps and stock SB3 loads."""
     if type(optimizer) is torch.optim.Adam:
         for group in optimizer.param_groups:
-            group["fused"], group["foreach"] = True, False
+            group["fused"], group["foreach"] = (True, False) if fused else (None, None)
 
 
 class _Net:
@@ -115,6 +148,25 @@ class _Net:
                 d_hidden = d_z @ layers[i].weight
 
 
+def act(policy: ActorCriticPolicy, obs, deterministic: bool = False):
+    """ActorCriticPolicy.forward for a policy supports() accepts, the same operations in
+    the same order (DiagGaussianDistribution's: std = ones * exp(log_std), Normal's
+    rsample and log_prob), so the same actions, values and log-probabilities, bit for bit."""
+    x = _features(policy, obs)
+    pi_net, vf_net = policy.mlp_extractor.policy_net, policy.mlp_extractor.value_net
+    _, mean = _Net.forward(_mlp(pi_net), policy.action_net, x)
+    _, values = _Net.forward(_mlp(vf_net), policy.value_net, x)
+    if torch.isnan(mean).any():  # what Normal's argument check would have stopped
+        raise ValueError("the policy's action mean is NaN: the update diverged")
+    std = torch.ones_like(mean) * policy.log_std.exp()
+    if deterministic:
+        actions = mean
+    else:
+        actions = mean + torch.empty_like(mean).normal_() * std
+    log_prob = (-((actions - mean) ** 2) / (2 * std**2) - std.log() - LOG_SQRT_2PI).sum(dim=1)
+    return actions.reshape((-1, *policy.action_space.shape)), values, log_prob
+
+
 @torch.no_grad()
 def train(model: Any) -> None:
     """PPO.train for a model supports() accepts: the same samples in the same order, the same
@@ -130,7 +182,6 @@ def train(model: Any) -> None:
     )
     net = _Net(policy)
     params = list(policy.parameters())
-    use_fused_adam(policy.optimizer)
     entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
     continue_training = True
     for epoch in range(model.n_epochs):
@@ -177,7 +228,7 @@ def train(model: Any) -> None:
 def _minibatch(model, net: _Net, data, clip_range: float, clip_range_vf: float | None) -> dict:
     """PPO's losses of one minibatch, and the gradient of their weighted sum."""
     policy = net.policy
-    x = data.observations.float().flatten(1)  # FlattenExtractor of a Box
+    x = _features(policy, data.observations)
     actions = data.actions
     pi_hidden, mean = net.forward(net.pi, policy.action_net, x)
     vf_hidden, values = net.forward(net.vf, policy.value_net, x)
