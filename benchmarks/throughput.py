@@ -41,7 +41,7 @@ from benchlib.command import (
     update_share_of,
 )
 from benchlib.processes import TreeMemory
-from throughput_report import BACKENDS, write
+from throughput_report import BACKENDS, BEFORE_39, write
 
 from rl_train.machine import usable_cores
 
@@ -91,6 +91,9 @@ def single_core_rate(env_id: str, seconds: float) -> float:
 def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
     name = f"{env}-{backend}-{n_envs}"
     flags = ["--vec-env", backend, "--n-envs", str(n_envs), "--total-timesteps", str(total)]
+    if backend == BEFORE_39:
+        flags[1] = "shm"
+        flags += ["--learner", "sb3", "--update-threads", "1"]
     command = reach_run_command(env, workdir, name, flags)
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as stderr_file:
@@ -177,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="n_envs 1, 4, 16; short runs")
     parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=list(ENVS))
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument(
+        "--backends", nargs="+", choices=[*BACKENDS, BEFORE_39], default=list(BACKENDS)
+    )
     parser.add_argument("--n-envs", nargs="+", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="steady-state per run")
     parser.add_argument(

@@ -13,6 +13,9 @@ from benchlib.stats import ratios, spread
 from rl_train.machine import cpu_model
 
 BACKENDS = ("dummy", "subproc", "shm", "native")  # native: the simple env only
+# shm with SB3's own update on one thread (the trainer before #39), to compare with: asked for
+# by name (--backends shm shm-sb3), not in the default sweep.
+BEFORE_39 = "shm-sb3"
 
 
 def paired_ratios(results: list[dict], numerator: str, denominator: str) -> list[str]:
@@ -84,7 +87,7 @@ def plot(results: list[dict], limits: dict[str, dict], path: Path) -> None:
     envs = list(limits)
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.2), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
-        for backend in BACKENDS:
+        for backend in (*BACKENDS, BEFORE_39):
             rows = [
                 r
                 for r in results
@@ -138,6 +141,7 @@ def write(
             ),
             "",
             *(paired_ratios(results, "shm", "subproc") or ["(no shm/subproc pairs)"]),
+            *paired_ratios(results, "shm", BEFORE_39),
             "",
             "PPO steps/s: steady state (after the first rollout), rollouts and updates; "
             "of limit: that over the limit. Update share: PPO update time over rollout + "
