@@ -43,6 +43,8 @@ ENV_ID = "PandaReachDense-v3"
 OUR_ENV = f"panda_gym:{ENV_ID}"
 N_ENVS = 16
 TOOLS = ("rl-train", "zoo-dummy", "zoo-subproc")
+# rl-train as it was before #39 (SB3's update on one thread): asked for by name only.
+BEFORE_39 = "rl-train-sb3"
 TARGETS = {"zoo-dummy": 1.8, "zoo-subproc": 2.5}  # rl-zoo's wall over rl-train's, at least
 ZOO = "rl-zoo3==2.9.2"
 PANDA_GYM = "panda-gym==3.0.7"
@@ -95,10 +97,12 @@ def zoo_python(venv: Path) -> Path:
 
 
 def command(tool: str, workdir: Path, timesteps: int, zoo: Path) -> list[str]:
-    if tool == "rl-train":
+    if tool in ("rl-train", BEFORE_39):
+        before = ["--learner", "sb3", "--update-threads", "1"] if tool == BEFORE_39 else []
         return rl_train_command(
             "--env", OUR_ENV, "--n-envs", str(N_ENVS), "--total-timesteps", str(timesteps),
             "--wandb-mode", "offline", "--output-dir", str(workdir / "runs"), "--run-name", "r",
+            *before,
         )  # fmt: skip
     return [
         str(zoo), "-m", "rl_zoo3.train", "--algo", "ppo", "--env", ENV_ID,
@@ -110,7 +114,7 @@ def command(tool: str, workdir: Path, timesteps: int, zoo: Path) -> list[str]:
 
 def finished(tool: str, workdir: Path) -> bool:
     """The run left what its tool promises: rl-train a finished run, rl-zoo its model."""
-    if tool == "rl-train":
+    if tool in ("rl-train", BEFORE_39):
         record = workdir / "runs" / "r" / "run.json"
         return record.exists() and json.loads(record.read_text()).get("state") == "finished"
     return any((workdir / "logs").rglob(f"{ENV_ID}.zip"))
@@ -137,13 +141,13 @@ def one_run(tool: str, timesteps: int, zoo: Path, conf: dict, order: int, rep: i
 def summarize(runs: list[dict]) -> dict:
     ours = [r for r in runs if r["tool"] == "rl-train"]
     out = {}
-    for tool in [t for t in TOOLS if any(r["tool"] == t for r in runs)]:
+    for tool in [t for t in (*TOOLS, BEFORE_39) if any(r["tool"] == t for r in runs)]:
         mine = [r for r in runs if r["tool"] == tool]
         out[tool] = {"wall_s": stats.spread([r["wall_s"] for r in mine])}
-        if tool in TARGETS:
+        if tool in TARGETS or tool == BEFORE_39:
             ratio = stats.paired_ratio(mine, ours, "wall_s")
             out[tool]["over_rl_train"] = ratio
-            if ratio is not None:
+            if ratio is not None and tool in TARGETS:
                 # judge() bounds a cost from above: a speed-up's floor is the inverse's ceiling
                 median, _, _, _, interval = ratio
                 inverse = (1 / interval[1], 1 / interval[0]) if interval else None
@@ -161,9 +165,9 @@ def report(document: dict) -> str:
         f"{N_ENVS} envs, {document['timesteps']:,} steps, W&B offline, the PPO settings in "
         f"the JSON's `ppo`; rl-zoo {document['zoo_version']}. Whole-process wall time, "
         f"{document['repeats']} interleaved repeats (median, min-max); the ratio is each "
-        "rl-zoo run's wall over the rl-train run of the same moment.",
+        "run's wall over the rl-train run of the same moment.",
         "",
-        "| tool | wall s | rl-zoo / rl-train | target | verdict |",
+        "| tool | wall s | its wall / rl-train's | target | verdict |",
         "|---|---:|---:|---:|---|",
     ]
     for tool, row in summary.items():
@@ -172,8 +176,9 @@ def report(document: dict) -> str:
         if row.get("over_rl_train"):
             r_median, r_low, r_high, _, interval = row["over_rl_train"]
             ratio = f"{r_median:.2f}x ({r_low:.2f}-{r_high:.2f})"
-            target, verdict = f">= {TARGETS[tool]}x", row.get("verdict", "")
-            if interval is None:
+            if tool in TARGETS:
+                target, verdict = f">= {TARGETS[tool]}x", row.get("verdict", "")
+            if tool in TARGETS and interval is None:
                 verdict += " (under 6 repeats: no interval)"
         lines.append(f"| {tool} | {median:.1f} ({low:.1f}-{high:.1f}) | {ratio} | {target} "
                      f"| {verdict} |")  # fmt: skip
@@ -185,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timesteps", type=int, default=None,
                         help="default: the n_timesteps rl-train ships for the env")  # fmt: skip
-    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    parser.add_argument(
+        "--tools", nargs="+", choices=[*TOOLS, BEFORE_39], default=list(TOOLS),
+        help=f"{BEFORE_39}: rl-train with SB3's update on one thread, as before #39",
+    )  # fmt: skip
     parser.add_argument(
         "--zoo-venv", type=Path, default=Path(tempfile.gettempdir()) / "rl-train-rlzoo-venv"
     )
