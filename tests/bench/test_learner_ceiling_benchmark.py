@@ -1,5 +1,5 @@
-"""benchmarks/learner_ceiling.py on a short real run: both learners timed part by part in
-fresh processes, the ceiling and the projection written; never the numbers themselves."""
+"""benchmarks/learner_ceiling.py on a short real run: the three learners timed part by part
+in fresh processes, the ceiling and the projection written; never the numbers themselves."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from conftest import REPO, cli_env
 
 
 @pytest.mark.slow
-def test_the_learner_benchmark_times_both_learners_part_by_part(tmp_path):
+def test_the_learner_benchmark_times_every_learner_part_by_part(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "learner_ceiling.py"), "--quick",
          "--n-envs", "16", "--iterations", "3", "--output-prefix", str(tmp_path / "lc")],
@@ -22,6 +22,7 @@ def test_the_learner_benchmark_times_both_learners_part_by_part(tmp_path):
     document = json.loads((tmp_path / "lc.json").read_text())
     assert {(r["learner"], r["shape"], r["n_envs"]) for r in document["rows"]} == {
         ("stock", "reach", 16),
+        ("rl-train-sb3", "reach", 16),
         ("rl-train", "reach", 16),
     }
     for run in document["runs"]:
@@ -34,12 +35,14 @@ def test_the_learner_benchmark_times_both_learners_part_by_part(tmp_path):
         assert run["ceiling"] == pytest.approx(
             run["steps"] / (seconds["rollout"][0] + seconds["update"][0] - seconds["env"][0])
         )
-    rl_train = next(r for r in document["runs"] if r["learner"] == "rl-train")
-    assert rl_train["seconds"]["callbacks"][0] > 0  # the trainer's own callbacks ran
+    for learner in ("rl-train", "rl-train-sb3"):
+        mine = next(r for r in document["runs"] if r["learner"] == learner)
+        assert mine["seconds"]["callbacks"][0] > 0  # the trainer's own callbacks ran
     cores = {p["cores"] for p in document["projection"]}
     assert cores == {2, 16, 32, 64}
     for p in document["projection"]:
         assert p["ppo_steps_per_s"] < p["limit"]
     text = (tmp_path / "lc.md").read_text()
-    assert "| reach | stock | 16 |" in text and "| reach | rl-train | 16 |" in text
+    for learner in ("stock", "rl-train-sb3", "rl-train"):
+        assert f"| reach | {learner} | 16 |" in text
     assert (tmp_path / "lc.png").stat().st_size > 10_000

@@ -21,7 +21,7 @@ def short_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("throughput")
     command = [
         sys.executable, str(BENCHMARK), "--quick", "--envs", "reach",
-        "--backends", "subproc", "shm", "--n-envs", "2", "--seconds", "1",
+        "--backends", "subproc", "shm", "shm-sb3", "--n-envs", "2", "--seconds", "1",
         "--repeats", "2", "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(
@@ -39,7 +39,7 @@ def test_each_backend_gets_a_measured_row_against_the_limit(short_run):
     assert limit["single_core"] > 0
     assert limit["limit"] == pytest.approx(limit["single_core"] * report["usable_cores"])
     rows = {row["backend"]: row for row in report["results"]}
-    assert set(rows) == {"subproc", "shm"}
+    assert set(rows) == {"subproc", "shm", "shm-sb3"}
     for backend, row in rows.items():
         assert "error" not in row, row
         assert row["n_envs"] == 2
@@ -60,14 +60,17 @@ def test_the_report_has_the_table_the_pairs_and_the_plot(short_run):
     text = (out / "throughput.md").read_text()
     assert "Each setting ran 2 times, interleaved" in text
     assert "- reach, 2 envs: shm / subproc = " in text and "over 2 paired runs" in text
-    for backend in ("subproc", "shm"):
+    assert "- reach, 2 envs: shm / shm-sb3 = " in text  # the learner before #39, paired
+    for backend in ("subproc", "shm", "shm-sb3"):
         assert f"| reach | {backend} | 2 | " in text
     assert text.strip() in stdout  # what is written is what was printed
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "throughput.partial.json").exists()
     # every run is reported as it ends, with its CPU per step
-    per_run = re.findall(r"^ +(subproc|shm) +2 envs: .* steps/s, .* ms/step$", stdout, re.M)
-    assert sorted(per_run) == ["shm", "shm", "subproc", "subproc"]
+    per_run = re.findall(
+        r"^ +(subproc|shm|shm-sb3) +2 envs: .* steps/s, .* ms/step$", stdout, re.M
+    )
+    assert sorted(per_run) == ["shm", "shm", "shm-sb3", "shm-sb3", "subproc", "subproc"]
 
 
 def _row(backend, runs, pss=500.0, error=None):
