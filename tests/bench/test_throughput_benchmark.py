@@ -67,9 +67,7 @@ def test_the_report_has_the_table_the_pairs_and_the_plot(short_run):
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "throughput.partial.json").exists()
     # every run is reported as it ends, with its CPU per step
-    per_run = re.findall(
-        r"^ +(subproc|shm|shm-sb3) +2 envs: .* steps/s, .* ms/step$", stdout, re.M
-    )
+    per_run = re.findall(r"^ +(subproc|shm|shm-sb3) +2 envs: .* steps/s, .* ms/step$", stdout, re.M)
     assert sorted(per_run) == ["shm", "shm", "shm-sb3", "shm-sb3", "subproc", "subproc"]
 
 
