@@ -41,8 +41,19 @@ def test_the_learner_benchmark_times_every_learner_part_by_part(tmp_path):
     cores = {p["cores"] for p in document["projection"]}
     assert cores == {2, 16, 32, 64}
     for p in document["projection"]:
-        assert p["ppo_steps_per_s"] < p["limit"]
+        assert p["ppo_steps_per_s"] <= p["ppo_steps_per_s_threaded"] < p["limit"]
     text = (tmp_path / "lc.md").read_text()
     for learner in ("stock", "rl-train-sb3", "rl-train"):
         assert f"| reach | {learner} | 16 |" in text
     assert (tmp_path / "lc.png").stat().st_size > 10_000
+
+
+def test_the_committed_result_re_renders_to_its_committed_report(tmp_path):
+    committed = REPO / "benchmarks" / "results" / "learner_ceiling"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "learner_ceiling.py"),
+         "--from-json", f"{committed}.json", "--output-prefix", str(tmp_path / "lc")],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "lc.md").read_text() == committed.with_suffix(".md").read_text()
