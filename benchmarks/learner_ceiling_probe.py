@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import tempfile
 import time
 from collections import defaultdict
@@ -174,10 +173,6 @@ def rl_train(n_envs: int, total: int, shape: str, output_dir: str, *flags: str) 
 
 def run(learner: str, shape: str, n_envs: int, total: int, output_dir: str = "") -> None:
     """One measured run in this process (learner_ceiling.py starts a fresh one per run)."""
-    if learner != "stock":  # what rl-train's CLI sets before torch loads (cli/main.py)
-        from rl_train.cli.main import OPENMP_WAIT
-
-        os.environ.update(OPENMP_WAIT)
     clock = Clock()
     clock.learner = learner
     install(clock)

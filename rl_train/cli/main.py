@@ -9,18 +9,9 @@ import sys
 
 from rl_train.errors import UserError
 
-# OpenMP threads that wait for work sleep instead of spinning. The update runs on every core
-# (--update-threads) while the env workers wait; spinning threads, where other work shares
-# the cores (other runs, a sweep's trials), made an update 8-30x slower than on one thread,
-# sleeping ones 1.25x (docs/throughput.md, the fast learner). Read when torch loads OpenMP:
-# set before anything imports torch; the user's own setting wins.
-OPENMP_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
-
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    for key, value in OPENMP_WAIT.items():
-        os.environ.setdefault(key, value)
     try:
         if argv[:1] == ["runs"]:
             from rl_train.cli.runs import main as runs_main

@@ -3,11 +3,8 @@ resume (which then continues exactly), and a resume that changes them says it is
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import yaml
-from conftest import cli_env, one_error_line, run_cli
+from conftest import one_error_line, run_cli
 
 from rl_train.config.train_config import read_config
 from rl_train.machine import usable_cores
@@ -65,24 +62,3 @@ def test_a_run_from_before_the_choice_resumes_with_sb3s_learner_on_one_thread(tm
 def test_bad_thread_counts_are_one_line(tmp_path):
     line = one_error_line(simple_run(tmp_path, "bad", 256, "--update-threads", "-1"))
     assert "--update-threads" in line
-
-
-def test_openmp_threads_sleep_while_they_wait_unless_the_user_says_otherwise(tmp_path):
-    # Spinning update threads on shared cores made an update 8-30x slower (docs/throughput.md)
-    code = (
-        "import os, sys\n"
-        "from rl_train.cli.main import main\n"
-        "main(['config', 'show'])\n"
-        "assert 'torch' not in sys.modules\n"  # set before torch (and OpenMP) loads
-        "print('policy', os.environ['OMP_WAIT_POLICY'])\n"
-    )
-    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
-        env = cli_env(HOME=str(tmp_path))
-        env.pop("OMP_WAIT_POLICY", None)
-        if given:
-            env["OMP_WAIT_POLICY"] = given
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        assert f"policy {expected}" in done.stdout
