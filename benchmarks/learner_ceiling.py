@@ -12,7 +12,8 @@ object tasks': 256x256, 256 steps, batches of 1,024, a decaying rate):
 - rl-train-sb3: the trainer as `rl-train --use-simple-env --vec-env native --learner sb3
   --update-threads 1` runs it (the trainer before #39: SB3's PPO.train on one thread);
 - rl-train: the trainer as `rl-train --use-simple-env --vec-env native` runs it (--learner
-  fast, the update on every usable core).
+  fast, the update on one thread);
+- rl-train-all-cores: the same with `--update-threads 0` (the update on every usable core).
 
 Each run's time after its first iteration is split by timers around the methods SB3 calls
 (learner_ceiling_probe.py): acting (the policy's forward pass), the env's step, the wrappers
@@ -48,7 +49,8 @@ from benchlib.results import write_report
 
 from rl_train.machine import usable_cores
 
-LEARNERS = ("stock", "rl-train-sb3", "rl-train")
+LEARNERS = ("stock", "rl-train-sb3", "rl-train", "rl-train-all-cores")
+EVERY_CORE = ("stock", "rl-train-all-cores")  # their update runs on every core
 SHAPES = {"reach": "rltrain/PandaReach-v0", "push": "rltrain/PandaPush-v0"}  # PyBullet envs
 SHOWN = ("acting", "env", "wrappers", "buffer", "rollout_other", "update", "callbacks")
 CORES = (2, 16, 32, 64)
@@ -101,13 +103,13 @@ def env_rates() -> dict[str, float]:
 def projection(rows: list[dict], rates: dict[str, float], measured_cores: int) -> list[dict]:
     """Each shape's learner against its PyBullet env on 2 to 64 cores (a model), two ways:
     the learner's time as measured here, and (ppo_steps_per_s_threaded) with the update of
-    the learners that update on every core (stock, rl-train) sped up in proportion to the
-    cores, the most threads could give: the truth on a many-core machine lies between."""
+    the learners that update on every core (EVERY_CORE) sped up in proportion to the cores,
+    the most threads could give: the truth on a many-core machine lies between."""
     out = []
     for row in rows:
         rate = rates[row["shape"]]
         learner = row["learner_us_per_step"] / 1e6
-        update = row["us_per_step"]["update"] / 1e6 if row["learner"] != "rl-train-sb3" else 0.0
+        update = row["us_per_step"]["update"] / 1e6 if row["learner"] in EVERY_CORE else 0.0
         for cores in CORES:
             scaled = learner - update * (1 - min(1.0, measured_cores / cores))
             where = {key: row[key] for key in ("learner", "shape", "n_envs")}
@@ -154,8 +156,9 @@ def report(document: dict) -> str:
         "Projection (a model, not a measurement): PPO steps/s = 1 / (learner s/step + 1 / "
         "(cores × the PyBullet env's single-core rate)), the rate from env_throughput.json; "
         "first with the learner's time as measured here, then with the update of stock and "
-        "rl-train (which update on every core; rl-train-sb3 on one) sped up in proportion "
-        "to the cores, the most threads could give. A many-core machine lies between.",
+        "rl-train-all-cores (which update on every core; the others on one) sped up in "
+        "proportion to the cores, the most threads could give. A many-core machine lies "
+        "between.",
         "",
         "| shape | learner | n_envs | cores | env limit | projected PPO steps/s | of limit "
         "| update on every core, at best | of limit |",

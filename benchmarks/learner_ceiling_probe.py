@@ -180,6 +180,8 @@ def run(learner: str, shape: str, n_envs: int, total: int, output_dir: str = "")
     if learner == "stock":
         stock(n_envs, total, shape)
     elif learner == "rl-train-sb3":  # the trainer before #39
-        rl_train(n_envs, total, shape, output_dir, "--learner", "sb3", "--update-threads", "1")
+        rl_train(n_envs, total, shape, output_dir, "--learner", "sb3")
+    elif learner == "rl-train-all-cores":
+        rl_train(n_envs, total, shape, output_dir, "--update-threads", "0")
     else:
         rl_train(n_envs, total, shape, output_dir)

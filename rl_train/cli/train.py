@@ -168,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--update-threads",
         type=whole_number(0),
-        default=0,
+        default=1,
         metavar="N",
-        help="torch threads for PPO's update, while the env workers wait (default 0: every "
-        "usable core); acting uses one",
+        help="torch threads for PPO's update, while the env workers wait (default 1; 0: "
+        "every usable core, for a machine of your own: on cores other work shares, waiting "
+        "threads spin and slow the update many-fold); acting uses one",
     )
     run.add_argument(
         "--resume",

@@ -117,8 +117,8 @@ def check_device(device: str) -> None:
 
 
 def check_learner(config: TrainConfig) -> None:
-    """--learner and --update-threads; 0 threads become every usable core, recorded in
-    config.yaml so that a resume elsewhere updates with the same count (exact resume)."""
+    """--learner and --update-threads; 0 threads become every usable core, the number
+    recorded in config.yaml so that a resume elsewhere updates alike (exact resume)."""
     if config.learner not in LEARNERS:
         raise UserError(f"--learner must be one of {', '.join(LEARNERS)}, not {config.learner!r}")
     if config.update_threads < 0:

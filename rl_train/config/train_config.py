@@ -79,7 +79,7 @@ class TrainConfig:
     eval_video: bool = False
     device: str = "cpu"
     learner: str = "fast"
-    update_threads: int = 0  # torch threads of the update; 0: every usable core (resolve)
+    update_threads: int = 1  # torch threads of the update; 0: every usable core (resolve)
     wandb_group: str | None = None  # a sweep's trials share its name as their W&B group
     hyperparams: dict[str, Any] = field(default_factory=dict)
 

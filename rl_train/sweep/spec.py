@@ -261,7 +261,7 @@ class SweepSpec:
                 hyper[key] = f"lin_{value}"  # a linear decay from the sampled value
         if config.vec_env == "shm" and not config.n_workers:
             config.n_workers = self.env_workers()
-        if not config.update_threads:  # the trial's CPUs, not the machine's: trials share it
+        if config.update_threads == 0:  # "every core": the trial's CPUs, not the machine's
             config.update_threads = max(1, int(self.trial_cpus()))
         config.hyperparams = hyper
         config.run_name = run_name

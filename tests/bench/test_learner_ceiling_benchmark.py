@@ -1,4 +1,4 @@
-"""benchmarks/learner_ceiling.py on a short real run: the three learners timed part by part
+"""benchmarks/learner_ceiling.py on a short real run: the four learners timed part by part
 in fresh processes, the ceiling and the projection written; never the numbers themselves."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def test_the_learner_benchmark_times_every_learner_part_by_part(tmp_path):
         ("stock", "reach", 16),
         ("rl-train-sb3", "reach", 16),
         ("rl-train", "reach", 16),
+        ("rl-train-all-cores", "reach", 16),
     }
     for run in document["runs"]:
         # Two iterations after the first, each a rollout of 16 envs x 64 steps.
@@ -35,7 +36,7 @@ def test_the_learner_benchmark_times_every_learner_part_by_part(tmp_path):
         assert run["ceiling"] == pytest.approx(
             run["steps"] / (seconds["rollout"][0] + seconds["update"][0] - seconds["env"][0])
         )
-    for learner in ("rl-train", "rl-train-sb3"):
+    for learner in ("rl-train", "rl-train-sb3", "rl-train-all-cores"):
         mine = next(r for r in document["runs"] if r["learner"] == learner)
         assert mine["seconds"]["callbacks"][0] > 0  # the trainer's own callbacks ran
     cores = {p["cores"] for p in document["projection"]}
@@ -43,7 +44,7 @@ def test_the_learner_benchmark_times_every_learner_part_by_part(tmp_path):
     for p in document["projection"]:
         assert p["ppo_steps_per_s"] <= p["ppo_steps_per_s_threaded"] < p["limit"]
     text = (tmp_path / "lc.md").read_text()
-    for learner in ("stock", "rl-train-sb3", "rl-train"):
+    for learner in ("stock", "rl-train-sb3", "rl-train", "rl-train-all-cores"):
         assert f"| reach | {learner} | 16 |" in text
     assert (tmp_path / "lc.png").stat().st_size > 10_000
 

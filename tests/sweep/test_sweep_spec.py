@@ -99,8 +99,10 @@ def test_a_trial_config_takes_options_hyperparameters_and_schedules(tmp_path):
 def test_a_trial_asks_for_its_workers_plus_the_learner(base, cpus, tmp_path):
     spec = spec_of(base=base)
     assert spec.trial_cpus() == cpus
-    # Its update's threads: the trial's CPUs, not the machine's (trials share the machine)
     config, _ = spec.trial_config({}, "trial-000-s0", tmp_path)
+    assert config.update_threads == 1  # the default
+    # "Every core" (--update-threads 0) is the trial's CPUs, not the machine's
+    config, _ = spec_of(base={**base, "update_threads": 0}).trial_config({}, "t", tmp_path)
     assert config.update_threads == cpus
 
 

@@ -41,11 +41,15 @@ def test_the_learner_is_recorded_and_a_resume_that_changes_its_threads_says_so(t
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["update_threads"] == 1
 
 
-def test_sb3s_learner_and_every_core_by_default(tmp_path):
-    done = simple_run(tmp_path, "s", 256, "--learner", "sb3")
-    assert done.returncode == 0, done.stderr
-    saved = yaml.safe_load((tmp_path / "runs" / "s" / "config.yaml").read_text())
-    assert (saved["learner"], saved["update_threads"]) == ("sb3", usable_cores())
+def test_one_update_thread_by_default_and_0_is_every_core(tmp_path):
+    for name, flags, expected in (
+        ("s", ["--learner", "sb3"], ("sb3", 1)),
+        ("every", ["--update-threads", "0"], ("fast", usable_cores())),
+    ):
+        done = simple_run(tmp_path, name, 256, *flags)
+        assert done.returncode == 0, done.stderr
+        saved = yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text())
+        assert (saved["learner"], saved["update_threads"]) == expected
 
 
 def test_a_run_from_before_the_choice_resumes_with_sb3s_learner_on_one_thread(tmp_path):
