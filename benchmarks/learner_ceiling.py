@@ -40,12 +40,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from benchlib import machine
-from benchlib.command import REPO, RESULTS, child_env, script_command, shipped_n_steps
-from benchlib.results import write_report
+from benchlib.command import REPO, RESULTS, child_env, shipped_n_steps
+from benchlib.results import header, write_report
 
 from rl_train.machine import usable_cores
 
@@ -251,12 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             runs, key=lambda k: (list(SHAPES).index(k[1]), LEARNERS.index(k[0]), k[2])
         )
     ]
-    document = {
-        "command": script_command("learner_ceiling.py", argv),
-        "machine": machine.summary_line(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_start": f"{load_start:.2f}",
-        "load_end": f"{machine.load_average():.2f}",
+    document = header("learner_ceiling.py", argv, load_start) | {
         "repeats": repeats,
         "usable_cores": usable_cores(),
         "rows": rows,

@@ -32,12 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from benchlib import machine, stats
-from benchlib.command import RESULTS, child_env, rl_train_command, script_command
-from benchlib.results import write_report
+from benchlib.command import RESULTS, child_env, rl_train_command
+from benchlib.results import header, write_report
 
 ENV_ID = "PandaReachDense-v3"
 OUR_ENV = f"panda_gym:{ENV_ID}"
@@ -210,12 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for tool in args.tools[shift:] + args.tools[:shift]:
             runs.append(one_run(tool, timesteps, zoo, conf, len(runs), rep))
             print(f"repeat {rep + 1}: {tool:12s} {runs[-1]['wall_s']:7.1f} s", flush=True)
-    document = {
-        "command": script_command("rlzoo_compare.py", argv),
-        "machine": machine.summary_line(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_start": f"{load_start:.2f}",
-        "load_end": f"{machine.load_average():.2f}",
+    document = header("rlzoo_compare.py", argv, load_start) | {
         "repeats": args.repeats,
         "timesteps": timesteps,
         "zoo_version": ZOO,

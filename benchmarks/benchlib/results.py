@@ -38,6 +38,26 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
 
 
+def header(script: str, argv: list[str] | None, load_start: float | None) -> dict[str, str]:
+    """What a result names first: the command that made it, the machine, the date (UTC), and
+    the load average when the script started and now (at its end)."""
+    from datetime import datetime, timezone
+
+    from benchlib import machine
+    from benchlib.command import script_command
+
+    def load(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.2f}"
+
+    return {
+        "command": script_command(script, argv),
+        "machine": machine.summary_line(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": load(load_start),
+        "load_end": load(machine.load_average()),
+    }
+
+
 def write_report(prefix: Path | str, markdown: str, document: Any, indent: int = 1) -> None:
     """prefix.md (the report as written) and prefix.json (what it was made from)."""
     md, js = paths(Path(prefix), ".md", ".json")

@@ -207,3 +207,11 @@ def test_wandb_alone_is_timed_in_a_process_of_its_own():
     assert start["wandb_init_s"] > 0 and start["wandb_finish_s"] > 0, start
     idle = probe_wandb_idle(1.0, child_env())
     assert idle["seconds"] == 1.0 and idle["core_ms_per_s"] >= 0, idle
+
+
+def test_a_results_header_names_command_machine_date_and_load():
+    found = results.header("x.py", ["--quick"], 1.234)
+    assert found["command"] == "python benchmarks/x.py --quick"
+    assert found["machine"] == machine.summary_line() and found["date"].endswith(" UTC")
+    assert found["load_start"] == "1.23" and found["load_end"] != ""
+    assert results.header("x.py", [], None)["load_start"] == "unknown"
