@@ -121,7 +121,13 @@ def test_one_update_equals_sb3s(overrides):
         torch.testing.assert_close(v1, v2, rtol=1e-5, atol=1e-9)
     assert fused["logged"].keys() == stock["logged"].keys()
     for key, value in stock["logged"].items():
-        assert fused["logged"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+        tolerance = 1e-6
+        if key == "train/clip_fraction":
+            # A count: a ratio within float rounding of 1 +- clip_range may fall on either
+            # side of it (seen once in CI, one sample of 4,096). A few samples' worth.
+            samples = model.n_steps * model.env.num_envs * model.n_epochs
+            tolerance = 3 / samples
+        assert fused["logged"][key] == pytest.approx(value, rel=1e-4, abs=tolerance), key
 
 
 def test_other_policies_take_sb3s_update():
