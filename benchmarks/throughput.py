@@ -90,9 +90,9 @@ def single_core_rate(env_id: str, seconds: float) -> float:
 
 def ppo_run(env: str, backend: str, n_envs: int, total: int, workdir: Path) -> dict:
     name = f"{env}-{backend}-{n_envs}"
-    flags = ["--vec-env", backend, "--n-envs", str(n_envs), "--total-timesteps", str(total)]
+    vec_env = "shm" if backend == BEFORE_39 else backend
+    flags = ["--vec-env", vec_env, "--n-envs", str(n_envs), "--total-timesteps", str(total)]
     if backend == BEFORE_39:
-        flags[1] = "shm"
         flags += ["--learner", "sb3", "--update-threads", "1"]
     command = reach_run_command(env, workdir, name, flags)
     started = time.perf_counter()

@@ -22,6 +22,7 @@ clip_range_vf or not, target_kl or not. Anything else takes PPO.train (supports(
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -148,14 +149,19 @@ class _Net:
                 d_hidden = d_z @ layers[i].weight
 
 
-def act(policy: ActorCriticPolicy, obs, deterministic: bool = False):
+def actor(policy: ActorCriticPolicy):
+    """act() for this policy, its layers looked up once (a rollout's worth of steps)."""
+    return functools.partial(act, _Net(policy))
+
+
+def act(net: _Net, obs, deterministic: bool = False):
     """ActorCriticPolicy.forward for a policy supports() accepts, the same operations in
     the same order (DiagGaussianDistribution's: std = ones * exp(log_std), Normal's
     rsample and log_prob), so the same actions, values and log-probabilities, bit for bit."""
+    policy = net.policy
     x = _features(policy, obs)
-    pi_net, vf_net = policy.mlp_extractor.policy_net, policy.mlp_extractor.value_net
-    _, mean = _Net.forward(_mlp(pi_net), policy.action_net, x)
-    _, values = _Net.forward(_mlp(vf_net), policy.value_net, x)
+    _, mean = net.forward(net.pi, policy.action_net, x)
+    _, values = net.forward(net.vf, policy.value_net, x)
     if torch.isnan(mean).any():  # what Normal's argument check would have stopped
         raise ValueError("the policy's action mean is NaN: the update diverged")
     std = torch.ones_like(mean) * policy.log_std.exp()

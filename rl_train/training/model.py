@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections import deque
 from typing import Any
@@ -83,11 +82,11 @@ class RunPPO(PPO):
             torch.set_num_threads(threads)
 
     def collect_rollouts(self, *args, **kwargs) -> bool:
-        """SB3's rollout; the fast learner acts through fast_learner.act (the same actions,
-        bit for bit) where the policy allows."""
+        """SB3's rollout; the fast learner acts through fast_learner.actor (the same
+        actions, bit for bit) where the policy allows."""
         if self.learner != "fast" or fast_learner.supports(self) is not None:
             return super().collect_rollouts(*args, **kwargs)
-        self.policy.forward = functools.partial(fast_learner.act, self.policy)
+        self.policy.forward = fast_learner.actor(self.policy)
         try:
             return super().collect_rollouts(*args, **kwargs)
         finally:

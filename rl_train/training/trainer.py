@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import envs
 from rl_train.config.hyperparams import normalize_kwargs
+from rl_train.config.resume import flag
 from rl_train.config.train_config import (
     LEGACY_LEARNER,
     MAX_EVAL_ENVS,
@@ -534,8 +535,8 @@ def other_learner(saved: dict[str, Any], config: TrainConfig) -> str | None:
     for key in LEGACY_LEARNER:
         if saved[key] != getattr(config, key):
             return (
-                f"--{key.replace('_', '-')} {getattr(config, key)} where the run had "
-                f"{saved[key]} (the update's float rounding differs)"
+                f"{flag(key)} {getattr(config, key)} where the run had {saved[key]} "
+                "(the update's float rounding differs)"
             )
     return None
 

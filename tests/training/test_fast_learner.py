@@ -184,7 +184,7 @@ def test_acting_is_the_policys_forward_bit_for_bit(goal_env, deterministic):
         torch.manual_seed(7)
         expected = model.policy(obs, deterministic=deterministic)
         torch.manual_seed(7)
-        got = fast_learner.act(model.policy, obs, deterministic=deterministic)
+        got = fast_learner.actor(model.policy)(obs, deterministic=deterministic)
     for mine, sb3s in zip(got, expected, strict=True):
         assert mine.shape == sb3s.shape and torch.equal(mine, sb3s)
 
