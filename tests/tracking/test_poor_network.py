@@ -42,9 +42,11 @@ def listed(cwd: Path, env: dict) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_server_stopped_mid_run_then_sync_uploads_exactly_the_rest(tmp_path, own_server):
-    env = own_server.env()
+    # wandb-core sends history every 15 s by default; every second here, so the first rows
+    # reach the server while training still runs on a fast machine too.
+    env = own_server.env(WANDB__FILE_STREAM_TRANSMIT_INTERVAL="1")
     process = start_cli(
-        ["--use-simple-env", "--n-envs", "4", "--total-timesteps", "61440", "--eval-freq", "0",
+        ["--use-simple-env", "--n-envs", "4", "--total-timesteps", "122880", "--eval-freq", "0",
          "--run-name", "cut", "--wandb-mode", "online", "--output-dir", "runs",
          "--wandb-finish-timeout", str(FINISH_TIMEOUT_S)],
         tmp_path,
@@ -59,7 +61,7 @@ def test_server_stopped_mid_run_then_sync_uploads_exactly_the_rest(tmp_path, own
     seen: set[int] = set()
     try:
         run_id = run_id_of(run_dir)
-        # Stop the server once part of the history reached it (wandb-core sends every 15 s).
+        # Stop the server once part of the history reached it, before training ends.
         deadline = time.monotonic() + 120
         while not server_rows(own_server.url, run_id, "time/fps"):
             assert time.monotonic() < deadline and process.poll() is None
@@ -67,6 +69,7 @@ def test_server_stopped_mid_run_then_sync_uploads_exactly_the_rest(tmp_path, own
             time.sleep(0.5)
         seen |= run_processes(process.pid, run_dir)
         own_server.stop()
+        cut_mid_run = not any(line.startswith("100%") for _, line in lines)
         stderr = process.stderr.read()
         process.wait(timeout=300)
         exited = time.monotonic()
@@ -75,6 +78,7 @@ def test_server_stopped_mid_run_then_sync_uploads_exactly_the_rest(tmp_path, own
             process.kill()
         reader.join(timeout=30)
     assert process.returncode == 0, stderr
+    assert cut_mid_run, "training had ended before the server stopped: nothing was cut"
     assert any(line.startswith("100%") for _, line in lines), "training was cut short"
     # The finish (the logging process's wait for the server) kept to its bound ...
     timings = json.loads((run_dir / "run.json").read_text())["timings"]
