@@ -202,3 +202,63 @@ def test_the_fast_learners_rollout_is_sb3s_bit_for_bit():
         rollouts.append((buffer.actions.copy(), buffer.log_probs.copy(), buffer.values.copy()))
     for mine, sb3s in zip(*rollouts, strict=True):
         np.testing.assert_array_equal(mine, sb3s)
+
+
+def test_the_optimizer_step_is_adams_own_fused_step():
+    """The update steps Adam's fused kernel itself (training/fast_learner.py, _Step): the
+    same parameters and moments as clip_grad_norm_ and optimizer.step(), bit for bit where
+    the norm is under the bound, to float rounding where the gradients are clipped."""
+    model = model_after_a_rollout()
+    fast_learner.use_fused_adam(model.policy.optimizer, True)
+    saved = copy.deepcopy((model.policy.state_dict(), model.policy.optimizer.state_dict()))
+    params = list(model.policy.parameters())
+    gradients = [torch.randn_like(p) for p in params]
+    norm = torch.linalg.vector_norm(torch.cat([g.flatten() for g in gradients])).item()
+
+    def after(step, max_grad_norm) -> list[torch.Tensor]:
+        model.policy.load_state_dict(saved[0])
+        model.policy.optimizer.load_state_dict(copy.deepcopy(saved[1]))
+        fast_learner.use_fused_adam(model.policy.optimizer, True)
+        for _ in range(3):
+            step(max_grad_norm)
+        states = model.policy.optimizer.state.values()
+        moments = [t for s in states for t in (s["exp_avg"], s["exp_avg_sq"], s["step"])]
+        return [p.detach().clone() for p in params] + [t.clone() for t in moments]
+
+    def sb3s(max_grad_norm):
+        for p, g in zip(params, gradients, strict=True):
+            p.grad = g.clone()
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        model.policy.optimizer.step()
+
+    def written_out(max_grad_norm):
+        stepper = fast_learner._Step(model.policy)
+        for p, g in zip(params, gradients, strict=True):
+            stepper.grads[p].copy_(g)
+        stepper.step(max_grad_norm)
+        assert stepper._kernel_args is not None  # the kernel itself, not optimizer.step()
+
+    for bound, exact in ((2 * norm, True), (norm / 4, False)):
+        for mine, expected in zip(after(written_out, bound), after(sb3s, bound), strict=True):
+            if exact:
+                assert torch.equal(mine, expected)
+            else:
+                torch.testing.assert_close(mine, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_updates_tanh_is_torchs_to_float_rounding():
+    layer, out = torch.nn.Linear(9, 64), torch.nn.Linear(64, 3)
+    x = torch.randn(4096, 9) * 3  # through tanh's curve and out to where it is flat
+    with torch.no_grad():
+        exact, _ = fast_learner._Net.forward([layer], out, x)
+        fast, _ = fast_learner._Net.forward_for_update([layer], out, x)
+    assert (fast[1] - exact[1]).abs().max() <= 2e-7
+    assert fast[1].abs().max() <= 1.0
+
+
+def test_hooks_on_the_optimizers_step_still_run():
+    model = model_after_a_rollout()
+    calls = []
+    model.policy.optimizer.register_step_post_hook(lambda *_: calls.append(1))
+    fast_learner_update(model)
+    assert len(calls) == model.n_epochs * (model.n_steps * model.n_envs // model.batch_size)
