@@ -5,8 +5,9 @@ plain MLP policies.
   written out instead of traced by autograd. For the small networks PPO uses here, a
   minibatch's update is dominated by the number of tensor operations, not their arithmetic;
   autograd records and replays about three times as many (benchmarks/learner_ceiling.py).
-  The gradients are handed to SB3's own optimizer (and grad-norm clipping), so model.zip, its
-  optimizer state and the hyperparameters stay stock.
+  The gradients go to SB3's own Adam, clipped and stepped as SB3 does, by the fused kernel
+  Adam.step() itself calls (_Step), so model.zip, its optimizer state and the
+  hyperparameters stay stock.
 - act(): the policy's forward pass in a rollout, the same operations as SB3's, bit for bit
   (the same actions from the same random state), without building a torch Distribution
   object and checking its arguments at every env step.
