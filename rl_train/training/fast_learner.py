@@ -199,6 +199,7 @@ class _Step:
         for p in self.params:
             self.grads[p] = self.flat[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
+        self._fused_group = self._fused_adam_group()
         self._kernel_args: tuple | None = None
 
     def step(self, max_grad_norm: float) -> None:
@@ -221,8 +222,9 @@ class _Step:
             grad_scale=None, found_inf=None,
         )  # fmt: skip
 
-    def _fused_kernel_args(self) -> tuple | None:
-        """What Adam.step() hands its fused kernel, or None where it would do more."""
+    def _fused_adam_group(self) -> dict | None:
+        """The param group, where Adam.step() would do nothing but hand it to its fused
+        kernel; None where it does more. Decided once per update."""
         optimizer = self.optimizer
         if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
             return None
@@ -234,12 +236,20 @@ class _Step:
         plain = ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay")
         if any(group.get(key) for key in plain) or isinstance(group["lr"], torch.Tensor):
             return None
-        params = group["params"]
-        if {id(p) for p in params} != {id(p) for p in self.params}:
+        if {id(p) for p in group["params"]} != {id(p) for p in self.params}:
             return None
-        if any("step" not in optimizer.state.get(p, {}) for p in params):
+        return group
+
+    def _fused_kernel_args(self) -> tuple | None:
+        """What Adam.step() hands its fused kernel, once its first step made the state."""
+        group = self._fused_group
+        if group is None:
+            return None
+        state = self.optimizer.state
+        params = group["params"]
+        if any("step" not in state.get(p, {}) for p in params):
             return None  # the first step makes the state
-        states = [optimizer.state[p] for p in params]
+        states = [state[p] for p in params]
         self._kernel_args = (
             params,
             [self.grads[p] for p in params],
