@@ -9,10 +9,16 @@ disabled: logging does not change what is learned). Run: each run in turn, resum
 earlier call left it (`rl-train --resume`): a job of hours survives an interruption; Ctrl-C
 or SIGTERM stop the run at its next rollout start, saved. Then `rl-train eval` of its final
 and its best checkpoint on --episodes test episodes (seed + 2,000,000 + i: never trained on,
-never used to choose best), kept beside the run. Report: per seed the success rates with
-95% Wilson intervals, the pooled rate, the steps and training wall time until rollout
-success (standard starts) and the validation evaluations first reach 90%, and a plot with
-one curve per seed: benchmarks/results/learning.<task>.{md,json,png}.
+never used to choose best), kept beside the run. Report, rewritten after each seed: per seed
+the success rates with 95% Wilson intervals, the pooled rate, the steps and training wall
+time until rollout success (standard starts) and the validation evaluations first reach
+90%, and a plot with one curve per seed: benchmarks/results/learning.<task>.{md,json,png}.
+
+Across machines and fresh checkouts (runs/ is not in git): a stopped run is packed
+(`rl-train runs pack`) into --packed-dir, which is in git; a later call on a checkout
+without the run unpacks it and resumes it exactly, and deletes the archive once the report
+holds the run's scores. A seed the earlier report of the same command already scored is
+kept from it, not trained again, when its run is not here.
 
 Wall times are the trainer's own (SB3's time/time_elapsed, summed over sessions): the time a
 run was stopped does not count, the time another job shared the machine does.
@@ -54,12 +60,32 @@ def recorded_state(run_dir: Path) -> str | None:
         return None
 
 
-def train(task: str, seed: int, runs_dir: Path, total_timesteps: int | None = None) -> None:
-    """The run trained to its end: started, or resumed from its last checkpoint."""
+def packed_path(packed_dir: Path, task: str, seed: int) -> Path:
+    return packed_dir / f"{run_name(task, seed)}.tar.gz"
+
+
+def rl_train(*args: str) -> None:
+    """An `rl-train runs ...` step of this script; its failure ends the script with its line."""
+    done = subprocess.run(
+        rl_train_command(*args), env=child_env(), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"learning: rl-train {' '.join(args[:2])} failed: {done.stderr.strip()}")
+
+
+def train(
+    task: str, seed: int, runs_dir: Path, packed_dir: Path, total_timesteps: int | None = None
+) -> bool:
+    """The run trained to its end: started, or resumed from its last checkpoint (here, or
+    packed by a call on another checkout). False: it had ended before."""
     run_dir = runs_dir / run_name(task, seed)
+    archive = packed_path(packed_dir, task, seed)
+    if not run_dir.exists() and archive.is_file():
+        print(f"learning: unpacking {archive} into {runs_dir}", flush=True)
+        rl_train("runs", "unpack", str(archive), "--output-dir", str(runs_dir))
     state = recorded_state(run_dir)
     if state == "finished":
-        return
+        return False
     if state is None:
         args = ["--env", task, "--seed", str(seed), "--run-name", run_dir.name]
         args += ["--output-dir", str(runs_dir), "--wandb-mode", "disabled"]
@@ -73,7 +99,15 @@ def train(task: str, seed: int, runs_dir: Path, total_timesteps: int | None = No
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     code = child.wait()
     if code != 0:
-        sys.exit(f"learning: {run_dir.name} ended with exit code {code}; run again to resume it")
+        where = ""
+        if recorded_state(run_dir) is not None:
+            packed_dir.mkdir(parents=True, exist_ok=True)
+            rl_train("runs", "pack", str(run_dir), "-o", str(archive))
+            where = f" (here, or from {archive} on another checkout)"
+        sys.exit(
+            f"learning: {run_dir.name} ended with exit code {code}; run again to resume it{where}"
+        )
+    return True
 
 
 def evaluate(runs_dir: Path, name: str, which: str, episodes: int) -> dict:
@@ -144,6 +178,7 @@ def seed_result(runs_dir: Path, task: str, seed: int, episodes: int) -> dict:
     result = {
         "seed": seed,
         "run": str(run_dir),
+        "machine": machine.summary_line(),
         "steps": record["steps"],
         "state": record["state"],
         "started_at": record["started_at"],
@@ -180,29 +215,53 @@ def pooled(results: list[dict], which: str) -> dict | None:
             "ci95": list(wilson_interval(wins, n))}  # fmt: skip
 
 
+def earlier_results(base: str, command: str, episodes: int) -> dict[int, dict]:
+    """The seeds an earlier report of the same command finished and scored, by seed."""
+    try:
+        document = json.loads(Path(f"{base}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if document.get("command") != command or document.get("episodes") != episodes:
+        return {}
+    return {r["seed"]: r for r in document["seeds"] if r["state"] == "finished" and "latest" in r}
+
+
 def report(
-    task: str, seeds: list[int], runs_dir: Path, episodes: int, prefix: Path, command: str
+    task: str,
+    seeds: list[int],
+    runs_dir: Path,
+    packed_dir: Path,
+    episodes: int,
+    prefix: Path,
+    command: str,
 ) -> None:
-    results = [
-        seed_result(runs_dir, task, seed, episodes)
-        for seed in seeds
-        if (runs_dir / run_name(task, seed) / "run.json").is_file()
-    ]
+    base = f"{prefix}.{task}"
+    earlier = earlier_results(base, command, episodes)
+    results = []
+    for seed in seeds:
+        if (runs_dir / run_name(task, seed) / "run.json").is_file():
+            results.append(seed_result(runs_dir, task, seed, episodes))
+        elif seed in earlier:
+            print(f"learning: {run_name(task, seed)} as the earlier report scored it", flush=True)
+            results.append(earlier[seed])
     if not results:
         return
+    machines = sorted({r["machine"] for r in results if "machine" in r})
     document = {
         "task": task,
         "command": command,
-        "machine": machine.summary_line(),
+        "machine": "; ".join(machines) or machine.summary_line(),
         "date": trained_span(results),
         "episodes": episodes,
         "seeds": results,
         "pooled": {which: pooled(results, which) for which in ("latest", "best")},
     }
-    base = f"{prefix}.{task}"
     write_report(base, markdown(task, document), document)
     plot(task, results, Path(f"{base}.png"))
     print(markdown(task, document))
+    for result in results:  # scored in the report: the packed state is not needed any more
+        if "latest" in result:
+            packed_path(packed_dir, task, result["seed"]).unlink(missing_ok=True)
 
 
 def main() -> int:
@@ -212,6 +271,12 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per policy")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "learning")
     parser.add_argument("--output-prefix", type=Path, default=RESULTS / "learning")
+    parser.add_argument(
+        "--packed-dir",
+        type=Path,
+        default=REPO / "benchmarks" / "learning-packed",
+        help="where a stopped run is packed, to be resumed on another checkout (in git)",
+    )
     parser.add_argument("--report-only", action="store_true", help="train nothing")
     parser.add_argument(
         "--total-timesteps",
@@ -221,16 +286,24 @@ def main() -> int:
     args = parser.parse_args()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
-        if not args.report_only:
-            for seed in args.seeds:
-                train(task, seed, args.runs_dir, args.total_timesteps)
         # How the runs were made (the same whether this call trained them or reports only).
         command = f"python benchmarks/learning.py --tasks {task} --seeds " + " ".join(
             map(str, args.seeds)
         )
         if args.total_timesteps:
             command += f" --total-timesteps {args.total_timesteps}"
-        report(task, args.seeds, args.runs_dir, args.episodes, args.output_prefix, command)
+        where = (args.runs_dir, args.packed_dir, args.episodes, args.output_prefix, command)
+        trained = False
+        if not args.report_only:
+            scored = earlier_results(f"{args.output_prefix}.{task}", command, args.episodes)
+            for seed in args.seeds:
+                if seed in scored and not (args.runs_dir / run_name(task, seed)).exists():
+                    continue  # trained and scored on another checkout
+                if train(task, seed, args.runs_dir, args.packed_dir, args.total_timesteps):
+                    report(task, args.seeds, *where)  # each seed's scores kept when it ends
+                    trained = True
+        if not trained:
+            report(task, args.seeds, *where)
     return 0
 
 

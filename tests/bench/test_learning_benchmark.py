@@ -1,10 +1,12 @@
 """benchmarks/learning.py on short real runs of the PyBullet reach: it trains, survives a stop
-(SIGTERM) by resuming, scores final and best on test episodes, and reports per seed and
+(SIGTERM) by resuming, on this checkout or a fresh one (the stopped run packed, the finished
+ones kept in the report), scores final and best on test episodes, and reports per seed and
 pooled with Wilson intervals. Nothing here is a learning result: the runs are too short."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +25,8 @@ def learning(tmp_path, *args: str) -> list[str]:
     return [
         sys.executable, str(BENCHMARK), "--tasks", "reach", "--total-timesteps", str(STEPS),
         "--episodes", "10", "--runs-dir", str(tmp_path / "runs"),
-        "--output-prefix", str(tmp_path / "learning"), *args,
+        "--output-prefix", str(tmp_path / "learning"), "--packed-dir", str(tmp_path / "packed"),
+        *args,
     ]  # fmt: skip
 
 
@@ -39,7 +42,7 @@ def run_learning(tmp_path, timeout: float) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow  # three short training runs and 40 evaluation episodes: CI's slow suite
-def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
+def test_learning_resumes_a_stopped_run_on_a_fresh_checkout_and_reports_each_seed(tmp_path):
     first = subprocess.Popen(
         learning(tmp_path, "--seeds", "0", "1"),
         cwd=REPO,
@@ -57,10 +60,17 @@ def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
     assert first.returncode != 0 and "run again to resume it" in err, out + err
     record = json.loads((tmp_path / "runs" / "reach-s0" / "run.json").read_text())
     assert record["state"] == "interrupted" and 0 < record["steps"] < STEPS
+    archive = tmp_path / "packed" / "reach-s0.tar.gz"
+    assert str(archive) in err and archive.stat().st_size > 10_000
+    shutil.rmtree(tmp_path / "runs")  # a fresh checkout: only what git carries is there
 
     done = run_learning(tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "resuming" in done.stdout and "reach-s1" in done.stdout
+    assert "unpacking" in done.stdout and "resuming" in done.stdout and "reach-s1" in done.stdout
+    resumed = json.loads((tmp_path / "runs" / "reach-s0" / "run.json").read_text())
+    assert resumed["run_id"] == record["run_id"] and resumed["sessions"] == 2
+    assert resumed["resumed_exactly"] is True
+    assert not archive.exists()  # scored in the report: the packed state is gone
     document = json.loads((tmp_path / "learning.reach.json").read_text())
     assert [r["seed"] for r in document["seeds"]] == [0, 1]
     for result in document["seeds"]:
@@ -79,4 +89,10 @@ def test_learning_resumes_a_stopped_run_and_reports_each_seed(tmp_path):
 
     again = run_learning(tmp_path, timeout=300)
     assert again.returncode == 0 and "training" not in again.stdout  # all done: reported only
+    assert json.loads((tmp_path / "learning.reach.json").read_text())["seeds"] == document["seeds"]
+
+    shutil.rmtree(tmp_path / "runs")  # another fresh checkout: the report holds both seeds
+    carried = run_learning(tmp_path, timeout=300)
+    assert carried.returncode == 0, carried.stdout[-2000:] + carried.stderr[-2000:]
+    assert "training" not in carried.stdout and "as the earlier report scored it" in carried.stdout
     assert json.loads((tmp_path / "learning.reach.json").read_text())["seeds"] == document["seeds"]
