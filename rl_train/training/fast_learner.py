@@ -181,15 +181,63 @@ def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
     return any(registry is None or len(registry) for registry in registries)
 
 
+def _adam_kernel(params, grads, exp_avgs, exp_avg_sqs, steps, ones, group) -> None:
+    """One Adam step of these tensors, as Adam.step() makes it with fused=True."""
+    torch._foreach_add_(steps, ones)  # step += 1; a scalar 1 costs 5x as much on CPU
+    torch._fused_adam_(
+        params, grads, exp_avgs, exp_avg_sqs, [], steps,
+        amsgrad=False, lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+        weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        grad_scale=None, found_inf=None,
+    )  # fmt: skip
+
+
+@functools.cache
+def _direct_kernel_steps_as_adam() -> bool:
+    """Whether _adam_kernel steps exactly as Adam.step() does in this torch: checked once per
+    process on a tiny problem (no random numbers drawn), so that a torch whose private kernel
+    changed its arguments or their meaning gets optimizer.step() instead of an error or
+    another step."""
+    if not hasattr(torch, "_fused_adam_"):
+        return False
+    options = {"lr": 3e-4, "betas": (0.9, 0.999), "eps": 1e-5, "weight_decay": 0.0}
+    pairs = []
+    for _ in range(2):
+        param = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 7))
+        pairs.append((param, torch.optim.Adam([param], fused=True, **options)))
+    (adams, adam), (mine, optimizer) = pairs
+    try:
+        for k in range(3):
+            grad = torch.linspace(0.5, -0.25, 7) * (k + 1)
+            adams.grad, mine.grad = grad.clone(), grad.clone()
+            adam.step()
+            if k == 0:
+                optimizer.step()  # the first step makes the state, as in _Step
+                continue
+            state = optimizer.state[mine]
+            _adam_kernel(
+                [mine], [mine.grad], [state["exp_avg"]], [state["exp_avg_sq"]],
+                [state["step"]], [torch.ones((), dtype=state["step"].dtype)],
+                optimizer.param_groups[0],
+            )  # fmt: skip
+    except (TypeError, RuntimeError, ValueError):
+        return False
+    theirs, ours = adam.state[adams], optimizer.state[mine]
+    return torch.equal(adams, mine) and all(
+        torch.equal(theirs[key], ours[key]) for key in ("exp_avg", "exp_avg_sq", "step")
+    )
+
+
 class _Step:
     """SB3's clip_grad_norm_ and optimizer.step() for gradients kept in one flat buffer.
 
     For SB3's Adam stepped by the fused kernel (use_fused_adam), the step calls that kernel
     directly, as Adam.step() does once it has grouped the tensors: for PPO's small networks
     Adam.step() and clip_grad_norm_ spent ~150 µs of Python per minibatch around a ~15 µs
-    kernel. The same kernel on the same state: the same step. The norm is one kernel over
-    the flat buffer (the same norm to float rounding). Any other optimizer, one with step
-    hooks, or one whose state is not made yet (the first step) takes optimizer.step()."""
+    kernel. The same kernel on the same state: the same step (checked once per process:
+    _direct_kernel_steps_as_adam). The norm is one kernel over the flat buffer (the same norm
+    to float rounding). Any other optimizer, one with step hooks, one whose state is not made
+    yet (the first step), or a torch whose kernel steps otherwise takes optimizer.step()."""
 
     def __init__(self, policy: ActorCriticPolicy) -> None:
         self.optimizer = policy.optimizer
@@ -213,14 +261,7 @@ class _Step:
                 p.grad = self.grads[p]
             self.optimizer.step()
             return
-        params, grads, exp_avgs, exp_avg_sqs, steps, ones, group = args
-        torch._foreach_add_(steps, ones)  # step += 1; a scalar 1 costs 5x as much on CPU
-        torch._fused_adam_(
-            params, grads, exp_avgs, exp_avg_sqs, [], steps,
-            amsgrad=False, lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-            grad_scale=None, found_inf=None,
-        )  # fmt: skip
+        _adam_kernel(*args)
 
     def _fused_adam_group(self) -> dict | None:
         """The param group, where Adam.step() would do nothing but hand it to its fused
@@ -229,7 +270,7 @@ class _Step:
         if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
             return None
         (group,) = optimizer.param_groups
-        if not group.get("fused") or not hasattr(torch, "_fused_adam_"):
+        if not group.get("fused") or not _direct_kernel_steps_as_adam():
             return None
         if _step_hooks(optimizer):
             return None  # optimizer.step() runs them (the crash tests' update fault is one)

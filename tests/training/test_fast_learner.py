@@ -262,3 +262,45 @@ def test_hooks_on_the_optimizers_step_still_run():
     model.policy.optimizer.register_step_post_hook(lambda *_: calls.append(1))
     fast_learner_update(model)
     assert len(calls) == model.n_epochs * (model.n_steps * model.n_envs // model.batch_size)
+
+
+@pytest.mark.parametrize("change", ["signature", "meaning"])
+def test_a_torch_whose_adam_kernel_changed_gets_optimizer_step(monkeypatch, change):
+    """torch._fused_adam_ is private: where this torch's kernel no longer takes _Step's call,
+    or steps otherwise, the once-per-process check finds it and the update takes
+    optimizer.step() (the same parameters as SB3's), instead of failing or stepping wrong."""
+    adam_kernel = fast_learner._adam_kernel
+
+    def changed(params, grads, exp_avgs, exp_avg_sqs, steps, ones, group):
+        if change == "signature":
+            raise TypeError("_fused_adam_() got an unexpected keyword argument 'found_inf'")
+        adam_kernel(params, grads, exp_avgs, exp_avg_sqs, steps, ones, {**group, "eps": 1e-3})
+
+    assert fast_learner._direct_kernel_steps_as_adam()  # this torch: the kernel is Adam's
+    monkeypatch.setattr(fast_learner, "_adam_kernel", changed)
+    fast_learner._direct_kernel_steps_as_adam.cache_clear()
+    try:
+        assert not fast_learner._direct_kernel_steps_as_adam()
+        model = model_after_a_rollout()
+        fast_learner.use_fused_adam(model.policy.optimizer, True)
+        params = list(model.policy.parameters())
+        optimizer = model.policy.optimizer
+        saved = copy.deepcopy((model.policy.state_dict(), optimizer.state_dict()))
+        stepper = fast_learner._Step(model.policy)
+        for _ in range(2):
+            for p in params:
+                stepper.grads[p].fill_(0.01)
+            stepper.step(max_grad_norm=10.0)
+        assert stepper._kernel_args is None  # optimizer.step() each time
+        mine = [p.detach().clone() for p in params]
+
+        model.policy.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        for _ in range(2):
+            for p in params:
+                p.grad = torch.full_like(p, 0.01)
+            optimizer.step()
+        for ours, sb3s in zip(mine, params, strict=True):
+            assert torch.equal(ours, sb3s)
+    finally:
+        fast_learner._direct_kernel_steps_as_adam.cache_clear()
