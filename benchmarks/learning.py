@@ -64,13 +64,15 @@ def packed_path(packed_dir: Path, task: str, seed: int) -> Path:
     return packed_dir / f"{run_name(task, seed)}.tar.gz"
 
 
-def rl_train(*args: str) -> None:
-    """An `rl-train runs ...` step of this script; its failure ends the script with its line."""
+def rl_train(*args: str) -> str:
+    """An `rl-train` step of this script (eval, runs pack, runs unpack): its output; its
+    failure ends the script with its line."""
     done = subprocess.run(
         rl_train_command(*args), env=child_env(), capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         sys.exit(f"learning: rl-train {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
 def train(
@@ -119,16 +121,7 @@ def evaluate(runs_dir: Path, name: str, which: str, episodes: int) -> dict:
         if kept["episodes"] == episodes and kept["step"] == checkpoint_step(runs_dir / name, which):
             return kept
     args = ["eval", name, "--checkpoint", which, "--episodes", str(episodes), "--json"]
-    done = subprocess.run(
-        rl_train_command(*args, "--output-dir", str(runs_dir)),
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(f"learning: rl-train eval {name} failed: {done.stderr.strip()}")
-    result = json.loads(done.stdout)
+    result = json.loads(rl_train(*args, "--output-dir", str(runs_dir)))
     cache.write_text(json.dumps(result, indent=1))
     return result
 
