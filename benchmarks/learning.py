@@ -163,6 +163,22 @@ def first_reaching(curve: list[tuple[int, float, float]]) -> dict | None:
     return None
 
 
+def trained_on(record: dict) -> str:
+    """The machines a run trained on, from the step each took over (run.json's machines;
+    sessions of an rl-train from before it recorded them are named as such)."""
+    machines, parts = record.get("machines", []), []
+    unrecorded = record.get("sessions", 0) - len(machines)
+    if unrecorded > 0:
+        parts.append(f"sessions 1-{unrecorded}: not recorded" if unrecorded > 1 else
+                     "session 1: not recorded")  # fmt: skip
+    for where in machines:
+        if not parts or not parts[-1].startswith(where["machine"]):
+            parts.append(f"{where['machine']} from step {where['from_step']:,}")
+    if len(parts) == 1 and machines and machines[0]["from_step"] == 0:
+        return machines[0]["machine"]
+    return "; ".join(parts)
+
+
 def seed_result(runs_dir: Path, task: str, seed: int, episodes: int) -> dict:
     name = run_name(task, seed)
     run_dir = runs_dir / name
@@ -171,7 +187,8 @@ def seed_result(runs_dir: Path, task: str, seed: int, episodes: int) -> dict:
     result = {
         "seed": seed,
         "run": str(run_dir),
-        "machine": machine.summary_line(),
+        "machine": machine.summary_line(),  # where it was scored
+        "trained_on": trained_on(record),
         "steps": record["steps"],
         "state": record["state"],
         "started_at": record["started_at"],

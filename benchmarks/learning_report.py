@@ -22,6 +22,10 @@ def trained_span(results: list[dict]) -> str:
     return f"trained {first} to {utc(max(ends))}" if ends else f"trained from {first}"
 
 
+def _seeds(count: int) -> str:
+    return f"{count} seed" if count == 1 else f"{count} seeds"
+
+
 def _rate(scored: dict | None) -> str:
     if scored is None:
         return "-"
@@ -36,16 +40,17 @@ def _reached(found: dict | None) -> str:
 def markdown(task: str, document: dict) -> str:
     episodes = document["episodes"]
     lines = [
-        f"# Learning: {task}, {len(document['seeds'])} seeds",
+        f"# Learning: {task}, {_seeds(len(document['seeds']))}",
         "",
         f"`{document['command']}`  ",
-        f"{document['machine']}, {document['date']}. Success on {episodes} test episodes "
-        "each (deterministic, 95% Wilson interval); 90%: the first rollout (success of the "
-        "last 100 standard-start episodes) and the first validation evaluation at or over 90%.",
+        f"Scored on {document['machine']}; {document['date']}. Success on {episodes} test "
+        "episodes each (deterministic, 95% Wilson interval); 90%: the first rollout (success "
+        "of the last 100 standard-start episodes) and the first validation evaluation at or "
+        "over 90%.",
         "",
         "| seed | steps | final policy | best policy (step) | rollouts >= 90% | "
-        "validation >= 90% | wall time |",
-        "|---|---|---|---|---|---|---|",
+        "validation >= 90% | wall time | trained on |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in document["seeds"]:
         best = r.get("best")
@@ -54,14 +59,14 @@ def markdown(task: str, document: dict) -> str:
         lines.append(
             f"| {r['seed']} | {r['steps']:,} ({r['state']}) | {_rate(r.get('latest'))} | "
             f"{best_text} | {_reached(r['rollout_90'])} | {_reached(r['validation_90'])} | "
-            f"{wall} |"
+            f"{wall} | {r.get('trained_on', '-')} |"
         )
     for which, label in (("latest", "final policies"), ("best", "best policies")):
         if document["pooled"][which]:
             p = document["pooled"][which]
             lines.append(
                 f"\nPooled, {label}: **{_rate(p)}**, {p['successes']}/{p['episodes']} "
-                f"over {p['seeds']} seeds."
+                f"over {_seeds(p['seeds'])}."
             )
     return "\n".join(lines) + "\n"
 

@@ -29,9 +29,9 @@ def describe() -> dict[str, Any]:
 
 def summary_line() -> str:
     """One line for a result's header: "CPU model, N usable cores"."""
-    from rl_train.machine import cpu_model, usable_cores
+    from rl_train.machine import describe as describe_machine
 
-    return f"{cpu_model()}, {usable_cores()} usable cores"
+    return describe_machine()
 
 
 def memory_total() -> int | None:

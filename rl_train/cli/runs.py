@@ -20,6 +20,7 @@ from rl_train.errors import UserError
 from rl_train.store import clean, query, sync
 from rl_train.store.history import History, export, export_many, read_history
 from rl_train.store.lock import RunInUse
+from rl_train.store.record import RunRecord
 from rl_train.store.summary import run_summary
 from rl_train.units import format_duration, human_size, parse_age
 
@@ -147,6 +148,14 @@ def runs_plot_defaults() -> tuple[str, ...]:
 
 def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+
+
+def _sessions(record: RunRecord) -> str:
+    """How many sessions, and whether the latest resume continued bit for bit."""
+    if record.resumed_exactly is None:
+        return str(record.sessions)
+    how = "exactly" if record.resumed_exactly else f"not exactly: {record.resume_not_exact_because}"
+    return f"{record.sessions} (the latest resumed {how})"
 
 
 def _percent(value: float | None) -> str:
@@ -283,12 +292,17 @@ def _print_show(run: query.LocalRun, summary: dict, history: History, checkpoint
         ("checkpoint", f"{latest:,} (newest)" if latest is not None else "(none)"),
         ("started", _when(record.started_at)),
         ("ended", _when(record.ended_at)),
-        ("sessions", record.sessions),
+        ("sessions", _sessions(record)),
         ("size", human_size(summary["size_bytes"])),
         ("synced", synced),
         ("history", f"{len(history.rows)} rows (steps with metrics)"),
     ):
         print(f"  {label + ':':<14}{value}")
+    if record.machines:
+        print("  trained on:")
+    for where in record.machines:
+        session, step = where["session"], where["from_step"]
+        print(f"    session {session} from step {step:,}: {where['machine']}")
     print("  W&B folders:")
     for folder in summary["wandb_dirs"] or ["(none)"]:
         print(f"    {folder}")

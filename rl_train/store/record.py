@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rl_train.machine import describe
 from rl_train.store.atomic import write_text_atomic
 from rl_train.store.layout import RECORD_FILE, WANDB_DIR
 
@@ -26,7 +27,8 @@ def new_run_id() -> str:
 
 def library_versions() -> dict[str, str]:
     versions = {}
-    for name in ("rl-train", "stable-baselines3", "torch", "gymnasium", "pybullet", "wandb"):
+    names = ("rl-train", "stable-baselines3", "torch", "gymnasium", "pybullet", "numpy", "wandb")
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -56,6 +58,9 @@ class RunRecord:
     # {folder name: {"history_rows_uploaded": n, "complete": bool}}.
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: int = 0
+    # Where each session trained: {"session", "from_step", "machine"} (a run packed on one
+    # machine may go on on another; the machine line as rl_train.machine.describe()).
+    machines: list[dict[str, Any]] = field(default_factory=list)
     session_started: float = field(default_factory=time.time)
     session_start_step: int = 0
     run_dir: str = ""
@@ -126,6 +131,9 @@ class RunRecord:
         self.state, self.pid, self.ended_at = "running", os.getpid(), None
         self.wandb_mode = getattr(tracker, "mode", self.wandb_mode)
         self.sessions += 1
+        self.machines.append(
+            {"session": self.sessions, "from_step": self.session_start_step, "machine": describe()}
+        )
         self.save()
 
     def mark_ended(

@@ -23,17 +23,15 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import envs
 from rl_train.config.hyperparams import normalize_kwargs
-from rl_train.config.resume import flag
 from rl_train.config.train_config import (
-    LEGACY_LEARNER,
     MAX_EVAL_ENVS,
     VALIDATION_SEEDS,
-    TrainConfig,
 )
 from rl_train.errors import UserError
 from rl_train.evaluation.renderer import BackgroundRenderer
 from rl_train.evaluation.result import EvalResult
 from rl_train.evaluation.stats import rollout_success_rate
+from rl_train.machine import float_kernels
 from rl_train.store import checkpoint, journal, snapshot, upload, wandb_txlog
 from rl_train.store.layout import CHECKPOINTS_DIR, CODE_DIR, JOURNAL_FILE, TB_DIR, VIDEOS_DIR
 from rl_train.store.record import library_versions
@@ -52,6 +50,7 @@ from rl_train.training.callbacks.checkpoint import (
 from rl_train.training.callbacks.evaluation import EvaluationCallback
 from rl_train.training.callbacks.progress import ProgressCallback
 from rl_train.training.callbacks.throughput import ThroughputCallback
+from rl_train.training.exactness import why_not_exact
 from rl_train.training.final_test import FinalScores, score_on_test_episodes
 from rl_train.training.log_outputs import JournalOutputFormat, WandbOutputFormat
 from rl_train.training.model import build_model, load_model
@@ -125,6 +124,7 @@ class Trainer:
             "algo": "PPO",
             "config": self.config.to_dict(),
             "versions": library_versions(),
+            "machine": float_kernels(),  # what decides the float rounding (exactness.py)
         }
         if self.evaluation is not None:
             meta.update(self.evaluation.resume_meta())
@@ -209,7 +209,7 @@ class Trainer:
         if self.not_exact is None and self.model.device.type == "cuda":
             self.not_exact = "the learner runs on CUDA, whose kernels are not bit-reproducible"
         if self.not_exact is None:
-            self.not_exact = other_learner(found.meta.get("config", {}), self.config)
+            self.not_exact = why_not_exact(found.meta, self.config)
         self.record.note_resume(self.not_exact)
         how = "exactly" if self.not_exact is None else f"not exactly: {self.not_exact}"
         print(
@@ -526,19 +526,6 @@ class Trainer:
             self.upload_complete,
         )
         print("\n".join(lines), flush=True)
-
-
-def other_learner(saved: dict[str, Any], config: TrainConfig) -> str | None:
-    """Why the update's float rounding differs from the checkpoint's run, or None: another
-    --learner or --update-threads (threads split a matrix product's sums differently)."""
-    saved = LEGACY_LEARNER | saved
-    for key in LEGACY_LEARNER:
-        if saved[key] != getattr(config, key):
-            return (
-                f"{flag(key)} {getattr(config, key)} where the run had {saved[key]} "
-                "(the update's float rounding differs)"
-            )
-    return None
 
 
 def _arm_update_fault(model: PPO) -> None:

@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, cli_env
 
 from rl_train.evaluation.stats import wilson_interval
+from rl_train.machine import describe
 
 BENCHMARK = REPO / "benchmarks" / "learning.py"
 STEPS = 4096
@@ -75,6 +76,7 @@ def test_learning_resumes_a_stopped_run_on_a_fresh_checkout_and_reports_each_see
     assert [r["seed"] for r in document["seeds"]] == [0, 1]
     for result in document["seeds"]:
         assert result["state"] == "finished" and result["steps"] == STEPS
+        assert result["trained_on"] == describe()  # both sessions of seed 0 here, merged
         for which in ("latest", "best"):
             scored = result[which]
             assert scored["episodes"] == 10 and 0 <= scored["successes"] <= 10
