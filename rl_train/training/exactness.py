@@ -64,7 +64,8 @@ def other_float_kernels(saved: dict[str, Any] | None) -> str | None:
         if before != now:
             return (
                 f"{_kernel_text(key, now)} where the checkpoint was written with "
-                f"{_kernel_text(key, before)} (float kernels, and so rounding, differ by CPU)"
+                f"{_kernel_text(key, before)} (MKL and torch pick their float kernels by it, "
+                "and other kernels round differently)"
             )
     return None
 
