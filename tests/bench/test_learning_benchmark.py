@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, cli_env
+from conftest import REPO, cli_env, load_benchmark
 
 from rl_train.evaluation.stats import wilson_interval
 from rl_train.machine import describe
@@ -98,3 +98,46 @@ def test_learning_resumes_a_stopped_run_on_a_fresh_checkout_and_reports_each_see
     assert carried.returncode == 0, carried.stdout[-2000:] + carried.stderr[-2000:]
     assert "training" not in carried.stdout and "as the earlier report scored it" in carried.stdout
     assert json.loads((tmp_path / "learning.reach.json").read_text())["seeds"] == document["seeds"]
+
+
+AMD = "AMD EPYC 7B13, 2 usable cores"
+INTEL = "Intel(R) Xeon(R) Processor, 2 usable cores"
+
+
+@pytest.mark.parametrize(
+    ("sessions", "machines", "named"),
+    [
+        (2, [(1, 0, INTEL), (2, 4096, INTEL)], INTEL),
+        (
+            2,
+            [(1, 0, AMD), (2, 7_847_936, INTEL)],
+            f"{AMD} from step 0; {INTEL} from step 7,847,936",
+        ),
+        (3, [(3, 7_847_936, INTEL)], f"sessions 1-2: not recorded; {INTEL} from step 7,847,936"),
+        (1, [], "session 1: not recorded"),
+    ],
+)
+def test_the_report_names_the_machines_each_seed_trained_on(sessions, machines, named):
+    learning_script = load_benchmark("learning")
+    record = {
+        "sessions": sessions,
+        "machines": [{"session": n, "from_step": s, "machine": m} for n, s, m in machines],
+    }
+    assert learning_script.trained_on(record) == named
+
+
+def test_a_one_seed_report_reads_as_one_seed():
+    from learning_report import markdown
+
+    scored = {"successes": 200, "episodes": 200, "success_rate": 1.0, "ci95": [0.981, 1.0]}
+    seed = {"seed": 0, "steps": 10_002_432, "state": "finished", "wall_s": 10_358.0,
+            "rollout_90": None, "validation_90": None, "latest": {**scored, "step": 10_002_432},
+            "best": {**scored, "step": 9_502_720}, "trained_on": f"{AMD} from step 0"}  # fmt: skip
+    pooled = {**scored, "seeds": 1}
+    document = {"command": "python benchmarks/learning.py", "machine": INTEL, "date": "today",
+                "episodes": 200, "seeds": [seed],
+                "pooled": {"latest": pooled, "best": pooled}}  # fmt: skip
+    text = markdown("pick_and_place", document)
+    assert text.startswith("# Learning: pick_and_place, 1 seed\n")
+    assert f"Scored on {INTEL}" in text and f"| {AMD} from step 0 |" in text
+    assert "200/200 over 1 seed." in text
