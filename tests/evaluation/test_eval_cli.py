@@ -292,8 +292,11 @@ def test_eval_with_env_kwargs(trained):
         "goal_low": [0.05, 0.05, 0.15],
         "goal_high": [0.05, 0.05, 0.15],
     }
-    # Every episode has that goal: the deterministic policy plays them all alike.
-    assert one_goal["std_return"] == pytest.approx(0.0, abs=1e-6)
+    # Every episode has that goal: the deterministic policy plays them all alike (to the
+    # last bits of its batched arithmetic, which differ by CPU and 50 steps of physics grow),
+    # where the test episodes' own goals spread the returns.
+    assert one_goal["std_return"] == pytest.approx(0.0, abs=0.01)
+    assert eval_json(trained)["std_return"] > 0.1
     line = one_error_line(eval_cli(trained, "reach", "--env-kwargs", "goal_size=3"))
     assert "'goal_size' is not an option of task 'reach'" in line
     line = one_error_line(eval_cli(trained, "reach", "--env-kwargs", "goal_high"))
