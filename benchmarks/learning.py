@@ -171,10 +171,12 @@ def trained_on(record: dict) -> str:
     if unrecorded > 0:
         parts.append(f"sessions 1-{unrecorded}: not recorded" if unrecorded > 1 else
                      "session 1: not recorded")  # fmt: skip
-    for where in machines:
-        if not parts or not parts[-1].startswith(where["machine"]):
+    previous = None
+    for where in machines:  # consecutive sessions on one machine: named once
+        if where["machine"] != previous:
             parts.append(f"{where['machine']} from step {where['from_step']:,}")
-    if len(parts) == 1 and machines and machines[0]["from_step"] == 0:
+            previous = where["machine"]
+    if unrecorded <= 0 and len(parts) == 1:
         return machines[0]["machine"]
     return "; ".join(parts)
 

@@ -29,21 +29,23 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cpuinfo(key: str) -> str | None:
-    """The first value of `key` in /proc/cpuinfo (None off Linux, or where it has none)."""
+@functools.cache
+def _cpuinfo() -> dict[str, str]:
+    """/proc/cpuinfo's first value of each key, read once per process: it does not change,
+    and on a many-core machine a read may be slow (empty off Linux)."""
+    found: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             name, _, value = line.partition(":")
-            if name.strip() == key:
-                return value.strip()
+            found.setdefault(name.strip(), value.strip())
     except OSError:
         pass
-    return None
+    return found
 
 
 def cpu_model() -> str:
     """The processor's name, as the benchmarks report the machine they ran on."""
-    return _cpuinfo("model name") or platform.processor() or "unknown"
+    return _cpuinfo().get("model name") or platform.processor() or "unknown"
 
 
 def describe() -> str:
@@ -51,23 +53,14 @@ def describe() -> str:
     return f"{cpu_model()}, {usable_cores()} usable cores"
 
 
-@functools.cache
-def _float_kernels() -> tuple[tuple[str, Any], ...]:
-    return tuple(float_kernels_now().items())
-
-
 def float_kernels() -> dict[str, Any]:
-    """float_kernels_now(), read once per process (every checkpoint records it)."""
-    return dict(_float_kernels())
-
-
-def float_kernels_now() -> dict[str, Any]:
     """What decides which float kernels torch's CPU math runs here, hence its rounding: the
     CPU, its vector extensions, torch's dispatch level and the settings that override MKL's.
     Two machines that agree on all of it compute a run bit for bit alike."""
     import torch
 
-    flags = set((_cpuinfo("flags") or _cpuinfo("Features") or "").split())
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
     kernels: dict[str, Any] = {
         "cpu": cpu_model(),
         "vector_extensions": [f for f in VECTOR_EXTENSIONS if f in flags],

@@ -13,6 +13,13 @@ from rl_train.store.record import library_versions
 
 # The libraries whose version can change a run's numbers (wandb only records them).
 COMPUTING_LIBRARIES = ("rl-train", "stable-baselines3", "torch", "gymnasium", "pybullet", "numpy")
+# machine.float_kernels()'s fields as a message names them, in the order they are compared
+# (the MKL settings after them).
+KERNEL_LABELS = {
+    "cpu": "CPU",
+    "vector_extensions": "vector extensions",
+    "torch_cpu_capability": "torch CPU capability",
+}
 
 
 def why_not_exact(meta: dict[str, Any], config: TrainConfig) -> str | None:
@@ -59,7 +66,7 @@ def other_float_kernels(saved: dict[str, Any] | None) -> str | None:
     if not saved:
         return None
     here = float_kernels()
-    for key in sorted(set(saved) | set(here), key=_kernel_order):
+    for key in [*KERNEL_LABELS, *sorted((set(saved) | set(here)) - set(KERNEL_LABELS))]:
         before, now = saved.get(key), here.get(key)
         if before != now:
             return (
@@ -70,16 +77,9 @@ def other_float_kernels(saved: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _kernel_order(key: str) -> tuple[int, str]:
-    known = ("cpu", "vector_extensions", "torch_cpu_capability")
-    return (known.index(key) if key in known else len(known), key)
-
-
 def _kernel_text(key: str, value: Any) -> str:
-    if key == "cpu":
-        return f"CPU {value}"
     if key == "vector_extensions":
-        return f"vector extensions {' '.join(value or []) or '(none)'}"
-    if key == "torch_cpu_capability":
-        return f"torch CPU capability {value}"
-    return f"{key}={value}" if value else f"{key} unset"
+        value = " ".join(value or []) or "(none)"
+    if key in KERNEL_LABELS:
+        return f"{KERNEL_LABELS[key]} {value}"
+    return f"{key}={value}" if value else f"{key} unset"  # an MKL setting

@@ -14,7 +14,7 @@ import pytest
 from conftest import cli_env, run_cli
 from test_exact_resume import JOB, SMALL_PPO, assert_same_run, final_checkpoint, run_args, train
 
-from rl_train.machine import describe, float_kernels_now
+from rl_train.machine import describe, float_kernels
 from rl_train.store.record import library_versions
 
 KINEMATIC = [*JOB, "--use-simple-env", "--vec-env", "native"]
@@ -50,7 +50,7 @@ def edit_meta(run_dir: Path, **changes: dict) -> None:
 
 def test_a_resume_on_the_same_machine_is_exact_and_names_the_machine(tmp_path, stopped):
     meta = json.loads((final_checkpoint(stopped) / "meta.json").read_text())
-    assert meta["machine"] == float_kernels_now() and meta["versions"] == library_versions()
+    assert meta["machine"] == float_kernels() and meta["versions"] == library_versions()
     done = train(tmp_path, ["--resume", str(stopped)])
     assert done.returncode == 0, done.stderr
     assert f"from step {STOPPED_AT:,}" in done.stdout and ", exactly" in done.stdout
@@ -97,7 +97,7 @@ def test_a_checkpoint_written_elsewhere_resumes_not_exactly_and_says_why(
 
 
 @pytest.mark.skipif(
-    "avx2" not in float_kernels_now()["vector_extensions"],
+    "avx2" not in float_kernels()["vector_extensions"],
     reason="needs an x86 CPU with AVX2, where MKL limited to SSE4.2 picks other kernels",
 )
 def test_other_float_kernels_are_named_and_do_change_the_run(tmp_path, stopped):
