@@ -11,8 +11,8 @@ that a seed at 90% loses the cube after bringing it to the goal rather than fail
         [--episodes 100] [--seed N] [--output-dir runs]
 
 Deterministic episodes, in this process (one env, so that the cube and goal can be read), on
-the run's test episodes by default: the ones `rl-train eval` scores (one env here, so its success
-may differ by an episode or so from eval's batch of eight: docs/evaluation.md "Seeds").
+the run's test episodes by default: the success is `rl-train eval --n-envs 1`'s (eval's default
+eight envs may differ by an episode or so: docs/evaluation.md "Seeds").
 """
 
 from __future__ import annotations
@@ -96,11 +96,11 @@ def main() -> None:
         if not band:
             continue
         print(
-            f"| {name} | {len(band)} | {np.mean([r['success'] for r in band]):.0%} "
-            f"| {np.mean([r['grasped'] for r in band]):.0%} "
+            f"| {name} | {len(band)} | {np.mean([r['success'] for r in band]):.1%} "
+            f"| {np.mean([r['grasped'] for r in band]):.1%} "
             f"| {100 * np.mean([r['lift'] for r in band]):.1f} cm "
-            f"| {np.mean([r['reached'] for r in band]):.0%} "
-            f"| {np.mean([r['held_at_end'] for r in band]):.0%} "
+            f"| {np.mean([r['reached'] for r in band]):.1%} "
+            f"| {np.mean([r['held_at_end'] for r in band]):.1%} "
             f"| {np.nanmean([r['vertical_mean'] for r in band]):+.2f} |"
         )
     venv.close()

@@ -40,4 +40,4 @@ def test_the_breakdown_plays_the_runs_test_episodes_and_says_why_they_fail(tmp_p
         cwd=tmp_path,
     )  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr
-    assert rows["all"][2] == f"{json.loads(evaluated.stdout)['success_rate']:.0%}"
+    assert rows["all"][2] == f"{json.loads(evaluated.stdout)['success_rate']:.1%}"
