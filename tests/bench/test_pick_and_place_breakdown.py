@@ -34,6 +34,8 @@ def test_the_breakdown_plays_the_runs_test_episodes_and_says_why_they_fail(tmp_p
             ([c.strip() for c in line.strip("|").split("|")] for line in lines[3:])}  # fmt: skip
     assert sum(int(cells[1]) for name, cells in rows.items() if name != "all") == 6
     assert rows["all"][1] == "6"
+    for cells in rows.values():  # a success is an episode that reached the goal
+        assert float(cells[5].rstrip("%")) >= float(cells[2].rstrip("%"))
     # The same episodes as `rl-train eval` on one env: the same success.
     evaluated = run_cli(
         ["eval", "pnp", "--episodes", "6", "--n-envs", "1", "--json", "--output-dir", "runs"],
