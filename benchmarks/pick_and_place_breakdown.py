@@ -26,7 +26,6 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs  # noqa: F401  (registers the ids)
-from envs.tasks.base import SUCCESS_DISTANCE
 from envs.tasks.objects import HALF_SIZE
 from rl_train.config.train_config import TEST_SEEDS
 from rl_train.evaluation.policy import find_target, load_policy
@@ -47,13 +46,11 @@ def episode(model, venv, seed: int) -> dict:
             mean = model.policy.get_distribution(obs).distribution.mean.numpy()[0]
         action, _ = model.predict(observation, deterministic=True)
         observation, _, done, info = venv.step(action)
+        reached = reached or bool(info[0]["is_success"])  # the cube within reach of the goal
         if done[0]:  # the last step's info, before the auto-reset
             success, held_at_end = bool(info[0]["is_success"]), bool(info[0].get("grasped"))
-            reached = reached or success  # the cube's last position is the next episode's now
             break
-        cube = env.task.cube_position()
-        highest = max(highest, cube[2] - HALF_SIZE)
-        reached = reached or np.linalg.norm(cube - goal) < SUCCESS_DISTANCE
+        highest = max(highest, env.task.cube_position()[2] - HALF_SIZE)
         if info[0].get("grasped"):
             grasped = True
             vertical.append(mean[2])
